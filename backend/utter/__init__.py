@@ -1,0 +1,3 @@
+"""Utter: a self-hosted voice studio."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""HTTP routes: the JSON API under /api and stored files under /uploads."""

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+
+from ..errors import ErrorResponse, UtterError
+from ..generations import service
+from ..generations.schemas import GenerateRequest, GenerationPublic, GenerationsPublic
+from ..models import GenerationStatus
+from ..services.storage.local import LocalStorage
+from .deps import ContextDep, SessionDep
+
+router = APIRouter(prefix="/api", tags=["generations"],
+                   responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+
+
+@router.post("/generate", status_code=202, response_model=GenerationPublic,
+             responses={503: {"model": ErrorResponse, "description": "The queue is full"}})
+def generate(request: GenerateRequest, ctx: ContextDep, session: SessionDep, response: Response) -> GenerationPublic:
+    """Queue speech in a voice. Poll `status_url` until `status` is `done`, then fetch `audio_url`."""
+    generation = service.submit(session, ctx, request)
+    response.headers["Location"] = f"/api/generations/{generation.id}"
+    return service.to_public(generation, ctx)
+
+
+@router.get("/generations", response_model=GenerationsPublic)
+def list_generations(ctx: ContextDep, session: SessionDep,
+                     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                     offset: Annotated[int, Query(ge=0)] = 0,
+                     voice_id: str | None = None) -> GenerationsPublic:
+    """The history, newest first."""
+    rows, total = service.history(session, limit, offset, voice_id)
+    return GenerationsPublic(generations=[service.to_public(g, ctx) for g in rows], total=total,
+                             limit=limit, offset=offset)
+
+
+@router.get("/generations/{generation_id}", response_model=GenerationPublic)
+def get_generation(generation_id: str, ctx: ContextDep, session: SessionDep) -> GenerationPublic:
+    return service.to_public(service.get(session, generation_id), ctx)
+
+
+@router.post("/generations/{generation_id}/cancel", response_model=GenerationPublic,
+             responses={409: {"model": ErrorResponse}})
+def cancel_generation(generation_id: str, ctx: ContextDep, session: SessionDep) -> GenerationPublic:
+    return service.to_public(service.cancel(session, ctx, generation_id), ctx)
+
+
+@router.delete("/generations/{generation_id}", status_code=204)
+def delete_generation(generation_id: str, ctx: ContextDep, session: SessionDep) -> Response:
+    service.delete(session, ctx, generation_id)
+    return Response(status_code=204)
+
+
+@router.get("/generations/{generation_id}/audio", response_class=Response,
+            responses={200: {"content": {"audio/mpeg": {}}}, 409: {"model": ErrorResponse}})
+def generation_audio(generation_id: str, ctx: ContextDep, session: SessionDep,
+                     download: Annotated[bool, Query(description="Save as a file with a readable name")] = False):
+    """The generated MP3 (44.1 kHz). With `download=1` the browser saves it under a descriptive name."""
+    generation = service.get(session, generation_id)
+    if generation.status != GenerationStatus.DONE or not generation.output_key:
+        raise UtterError(409, "generation_not_ready",
+                         f"This generation has no audio ({generation.status}).")
+    name = service.download_name(generation) if download else None
+    storage = ctx.storage
+    if isinstance(storage, LocalStorage):
+        path = storage.path_for(generation.output_key)
+        if not path.is_file():
+            raise UtterError(410, "audio_missing", "The audio file of this generation is missing from storage.")
+        return FileResponse(path, media_type="audio/mpeg", filename=name,
+                            content_disposition_type="attachment" if download else "inline")
+    # Object storage: send the browser straight to a short-lived signed URL instead of proxying the file.
+    return RedirectResponse(storage.url(generation.output_key, download_name=name), status_code=307)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ..database import check_database
+from ..services.tts.base import LANGUAGE_NAMES
+from .deps import ContextDep
+
+router = APIRouter(prefix="/api", tags=["system"])
+
+
+def engine_summary(ctx) -> dict:
+    info = ctx.engine.info
+    caps = asdict(info.capabilities)
+    caps["languages"] = [{"code": c, "name": LANGUAGE_NAMES.get(c, c)} for c in info.capabilities.languages]
+    return {"name": info.name, "label": info.label, "reason": info.reason, "capabilities": caps,
+            "details": info.details}
+
+
+@router.get("/health")
+def health(ctx: ContextDep) -> JSONResponse:
+    """Database, storage and engine status; 503 when the database or storage is unusable."""
+    database = check_database(ctx.db)
+    storage = ctx.storage.health()
+    ok = database["status"] == "ok" and storage["status"] == "ok"
+    body = {"status": "ok" if ok else "error", "database": database, "storage": storage,
+            "engine": engine_summary(ctx)}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/engine")
+def engine(ctx: ContextDep) -> dict:
+    """What the running engine can do: clone? design? which languages? the text limit."""
+    summary = engine_summary(ctx)
+    summary["max_text_chars"] = ctx.settings.max_text_chars
+    return summary

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+
+from ..errors import ErrorResponse, UtterError
+from ..models import VoiceSource
+from ..validation import parse_id
+from ..voices import service
+from ..voices.schemas import VoicePublic, VoicesPublic, VoiceUpdate
+from .deps import ContextDep, SessionDep
+
+router = APIRouter(prefix="/api", tags=["voices"], responses={422: {"model": ErrorResponse}})
+
+
+@router.post("/clone", status_code=201, response_model=VoicePublic,
+             responses={413: {"model": ErrorResponse}})
+def clone_voice(
+    ctx: ContextDep,
+    session: SessionDep,
+    audio: Annotated[UploadFile | None, File(description="WAV, MP3, M4A, WebM or Ogg; 10 s – 5 min; ≤ 50 MB")] = None,
+    name: Annotated[str | None, Form(description="A name for the voice")] = None,
+    transcript: Annotated[str | None, Form(description="The exact words spoken in the clip (improves cloning)")] = None,
+    language: Annotated[str | None, Form(description="Language of the clip (ISO code) or 'auto'")] = None,
+    source: Annotated[str | None, Form(description="'uploaded' (default) or 'recorded' for microphone recordings")] = None,
+) -> VoicePublic:
+    """Create a voice from a reference recording. The audio is checked by decoding it."""
+    if audio is None or not audio.filename and audio.size == 0:
+        raise UtterError(422, "audio_missing", "Choose an audio file (or record one) for the voice.", field="audio")
+    kind = VoiceSource.RECORDED if source == VoiceSource.RECORDED else VoiceSource.UPLOADED
+    with tempfile.TemporaryDirectory(prefix="utter-upload-") as tmp:
+        upload = Path(tmp) / "upload"
+        with open(upload, "wb") as out:
+            shutil.copyfileobj(audio.file, out, 1024 * 1024)
+        voice = service.create_voice(session, ctx.storage, ctx.settings, name=name, upload=upload,
+                                     filename=audio.filename, transcript=transcript, language=language, source=kind)
+    return service.to_public(voice, ctx.storage)
+
+
+@router.get("/voices", response_model=VoicesPublic)
+def list_voices(ctx: ContextDep, session: SessionDep,
+                search: Annotated[str | None, Query(description="Only voices whose name contains this")] = None) -> VoicesPublic:
+    voices = service.list_voices(session, search)
+    return VoicesPublic(voices=[service.to_public(v, ctx.storage) for v in voices], total=len(voices))
+
+
+@router.get("/voices/{voice_id}", response_model=VoicePublic, responses={404: {"model": ErrorResponse}})
+def get_voice(voice_id: str, ctx: ContextDep, session: SessionDep) -> VoicePublic:
+    voice = service.get_voice(session, parse_id(voice_id, "voice", "invalid_voice_id"))
+    return service.to_public(voice, ctx.storage)
+
+
+@router.patch("/voices/{voice_id}", response_model=VoicePublic, responses={404: {"model": ErrorResponse}})
+def update_voice(voice_id: str, change: VoiceUpdate, ctx: ContextDep, session: SessionDep) -> VoicePublic:
+    """Rename a voice, or correct its transcript (which invalidates cached clone prompts)."""
+    voice = service.update_voice(session, ctx.storage, parse_id(voice_id, "voice", "invalid_voice_id"), change)
+    return service.to_public(voice, ctx.storage)
+
+
+@router.delete("/voices/{voice_id}", status_code=204, responses={404: {"model": ErrorResponse}})
+def delete_voice(voice_id: str, ctx: ContextDep, session: SessionDep) -> Response:
+    """Delete a voice and its reference audio. Its past generations stay in the history."""
+    service.delete_voice(session, ctx.storage, parse_id(voice_id, "voice", "invalid_voice_id"))
+    return Response(status_code=204)

@@ -1,0 +1,112 @@
+"""The `utter` command: serve, worker, migrate, download-models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+
+def _settings():
+    from .config import Settings
+
+    return Settings()
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .main import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    shown_host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1", "::") else args.host
+    print(f"Utter is starting: open http://{shown_host}:{args.port}/  (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True,
+                forwarded_allow_ips="*")
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Run generation tasks from the shared database without serving HTTP."""
+    from .context import AppContext
+    from .database import make_engine, make_sessionmaker, migrate
+    from .generations.worker import WorkerPool
+    from .services.storage import build_storage
+    from .services.tts.registry import build_engine
+
+    settings = _settings()
+    migrate(settings)
+    db = make_engine(settings)
+    ctx = AppContext(settings=settings, db=db, sessions=make_sessionmaker(db), storage=build_storage(settings),
+                     engine=build_engine(settings))
+    pool = WorkerPool(ctx, args.threads)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    pool.start()
+    print(f"Utter worker {pool.worker_id} running {args.threads} thread(s) with engine {ctx.engine.info.name}",
+          flush=True)
+    stop.wait()
+    pool.stop()
+    db.dispose()
+    return 0
+
+
+def migrate_cmd(args: argparse.Namespace) -> int:
+    from .database import migrate
+
+    migrate(_settings(), args.revision)
+    print(f"Database migrated to {args.revision}.")
+    return 0
+
+
+def download_models(args: argparse.Namespace) -> int:
+    from .services.tts.base import EngineError
+
+    try:
+        from .services.tts.qwen_download import download_models as fetch
+    except ImportError:
+        print("Downloading Qwen3-TTS weights needs the qwen extra: pip install 'utter[qwen]'", file=sys.stderr)
+        return 1
+    try:
+        paths = fetch(_settings(), tuple(args.which))
+    except EngineError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"downloaded {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="utter", description="Utter: a self-hosted voice studio.")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="Run the web server (and its generation workers)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=serve)
+
+    p = commands.add_parser("worker", help="Run generation tasks without serving HTTP")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=worker)
+
+    p = commands.add_parser("migrate", help="Apply database migrations")
+    p.add_argument("revision", nargs="?", default="head")
+    p.set_defaults(func=migrate_cmd)
+
+    p = commands.add_parser("download-models", help="Download Qwen3-TTS weights into UTTER_MODELS_DIR")
+    p.add_argument("which", nargs="*", default=["base", "design"], choices=["base", "design"])
+    p.set_defaults(func=download_models)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Settings, read the 12-factor way: environment variables, then `.env`, then defaults.
+
+Nothing needs to be set: the defaults keep everything under the working directory
+(an `uploads/` folder and a SQLite file beside it) and use the embedded CPU engine.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class EngineChoice(StrEnum):
+    AUTO = "auto"
+    PIPER = "piper"
+    QWEN = "qwen"
+    MODAL = "modal"
+
+
+class StorageChoice(StrEnum):
+    LOCAL = "local"
+    R2 = "r2"
+
+
+def normalise_database_url(url: str) -> str:
+    """Point PostgreSQL URLs at psycopg 3, accepting Neon/Heroku-style `postgres://`."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    env: str = Field("development", description="development or production")
+    data_dir: Path = Field(Path("."), description="Where the default SQLite file and uploads/ live")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
+    db_pool_size: int = Field(5, description="Connections kept per process (small for Neon's free tier)")
+
+    storage: StorageChoice = StorageChoice.LOCAL
+    uploads_dir: Path | None = Field(None, description="Local storage root; default data_dir/uploads")
+    r2_endpoint: str = ""
+    r2_access_key: str = ""
+    r2_secret_key: str = ""
+    r2_bucket: str = "utter-voice"
+    r2_region: str = "auto"
+    presign_seconds: int = Field(900, description="Lifetime of presigned audio URLs")
+
+    engine: EngineChoice = EngineChoice.AUTO
+    qwen_model: str = Field("Qwen/Qwen3-TTS-12Hz-0.6B-Base", description="HF id or local directory")
+    qwen_design_model: str = "Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign"
+    qwen_device: str = Field("auto", description="auto, cuda, cuda:N or cpu")
+    qwen_dtype: str = Field("auto", description="auto, bfloat16, float16 or float32")
+    qwen_attn: str = "sdpa"
+    models_dir: Path | None = Field(None, description="Where `utter download-models` puts weights")
+    modal_token_id: str = ""
+    modal_token_secret: str = ""
+    modal_app_name: str = "utter-qwen3-tts"
+    modal_design_app_name: str = "utter-qwen3-tts-voice-design"
+
+    max_upload_mb: int = 50
+    min_reference_seconds: float = 10.0
+    max_reference_seconds: float = 300.0
+    max_text_chars: int = 500
+    max_queue: int = Field(100, description="Generations allowed to wait; beyond this POST answers 503")
+    workers: int = Field(1, description="Generation threads in each serving process (0: leave it to `utter worker`)")
+    task_lease_seconds: int = Field(120, description="A claimed task whose process stops renewing is retried after this")
+    task_max_attempts: int = 2
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        return normalise_database_url(value.strip())
+
+    @model_validator(mode="after")
+    def _defaults_under_data_dir(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'utter.db').resolve()}"
+        if self.uploads_dir is None:
+            self.uploads_dir = self.data_dir / "uploads"
+        if self.models_dir is None:
+            self.models_dir = self.data_dir / "models"
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def modal_configured(self) -> bool:
+        return bool(self.modal_token_id and self.modal_token_secret)

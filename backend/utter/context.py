@@ -1,0 +1,24 @@
+"""Everything a running Utter process holds, built once from Settings (no import-time globals)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import Settings
+from .services.storage import Storage
+from .services.tts.registry import Engine as SpeechEngine
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Engine
+    sessions: sessionmaker[Session]
+    storage: Storage
+    engine: SpeechEngine
+    # Set when a task is submitted so idle worker threads wake at once instead of at their next poll.
+    wake: threading.Event = field(default_factory=threading.Event)

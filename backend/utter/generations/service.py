@@ -1,0 +1,134 @@
+"""Submitting, reading, cancelling and deleting generations."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from ..context import AppContext
+from ..errors import UtterError, not_found
+from ..models import Generation, GenerationStatus, Voice, utcnow
+from ..validation import clean_language, parse_id
+from . import queue
+from .schemas import GenerateRequest, GenerationError, GenerationPublic
+
+
+def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Generation:
+    settings = ctx.settings
+    voice_id = parse_id(request.voice_id, "voice", "invalid_voice_id", field="voice_id")
+    text = request.text.strip()
+    if not text:
+        raise UtterError(422, "text_empty", "Type something to say.", field="text")
+    if len(text) > settings.max_text_chars:
+        raise UtterError(422, "text_too_long",
+                         f"The text is {len(text)} characters long; the limit is {settings.max_text_chars}.",
+                         field="text")
+    caps = ctx.engine.info.capabilities
+    language = clean_language(request.language, caps.languages)
+    voice = session.get(Voice, voice_id)
+    if voice is None:
+        raise UtterError(404, "voice_not_found", "No voice with that id exists (it may have been deleted).",
+                         field="voice_id")
+    if queue.queued_count(session) >= settings.max_queue:
+        raise UtterError(503, "queue_full",
+                         f"{settings.max_queue} generations are already waiting. Try again in a minute.",
+                         headers={"Retry-After": "30"})
+    generation = Generation(id=uuid.uuid4(), voice_id=voice.id, voice_name=voice.name, text=text,
+                            language=language, status=GenerationStatus.QUEUED, engine=ctx.engine.info.name)
+    session.add(generation)
+    session.commit()
+    ctx.wake.set()
+    return generation
+
+
+def get(session: Session, generation_id: str) -> Generation:
+    parsed = parse_id(generation_id, "generation", "invalid_generation_id")
+    generation = session.get(Generation, parsed)
+    if generation is None:
+        raise not_found("generation", "generation_not_found")
+    return generation
+
+
+def history(session: Session, limit: int, offset: int, voice_id: str | None = None) -> tuple[list[Generation], int]:
+    query = select(Generation)
+    count = select(func.count()).select_from(Generation)
+    if voice_id:
+        parsed = parse_id(voice_id, "voice", "invalid_voice_id", field="voice_id")
+        query = query.where(Generation.voice_id == parsed)
+        count = count.where(Generation.voice_id == parsed)
+    rows = session.scalars(query.order_by(Generation.created_at.desc(), Generation.id).limit(limit).offset(offset))
+    return list(rows), session.scalar(count) or 0
+
+
+def cancel(session: Session, ctx: AppContext, generation_id: str) -> Generation:
+    generation = get(session, generation_id)
+    result = session.execute(
+        update(Generation)
+        .where(Generation.id == generation.id,
+               Generation.status.in_([GenerationStatus.QUEUED, GenerationStatus.RUNNING]))
+        .values(status=GenerationStatus.CANCELLED, finished_at=utcnow(), lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.refresh(generation)
+    if result.rowcount == 0:
+        raise UtterError(409, "generation_finished", f"This generation has already finished ({generation.status}).")
+    return generation
+
+
+def delete(session: Session, ctx: AppContext, generation_id: str) -> None:
+    generation = get(session, generation_id)
+    key = generation.output_key
+    session.delete(generation)
+    session.commit()
+    # A worker still running it notices the row is gone and discards its own output.
+    if key:
+        ctx.storage.delete(key)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def download_name(generation: Generation) -> str:
+    voice = _UNSAFE.sub("-", generation.voice_name).strip("-")[:40] or "voice"
+    words = _UNSAFE.sub("-", " ".join(generation.text.split()[:6])).strip("-")[:50] or "speech"
+    return f"utter-{voice}-{words}-{generation.created_at:%Y%m%d-%H%M%S}.mp3"
+
+
+def to_public(generation: Generation, ctx: AppContext) -> GenerationPublic:
+    done = generation.status == GenerationStatus.DONE and generation.output_key
+    notice = None
+    if generation.voice_cloned is False or (generation.voice_cloned is None and not ctx.engine.info.capabilities.can_clone):
+        notice = ("Spoken by the built-in Piper voice: this engine cannot clone voices, so "
+                  f"this is not the voice of \u201c{generation.voice_name}\u201d. Enable Qwen3-TTS (GPU or Modal) to clone.")
+    error = None
+    if generation.error_code:
+        error = GenerationError(code=generation.error_code, message=generation.error_message or "")
+    queue_seconds = None
+    if generation.started_at:
+        queue_seconds = round((generation.started_at - generation.created_at).total_seconds(), 3)
+    return GenerationPublic(
+        id=generation.id,
+        status=generation.status,
+        progress=round(generation.progress, 3),
+        status_url=f"/api/generations/{generation.id}",
+        voice_id=generation.voice_id,
+        voice_name=generation.voice_name,
+        text=generation.text,
+        language=generation.language,
+        audio_url=ctx.storage.url(generation.output_key) if done else None,
+        download_url=f"/api/generations/{generation.id}/audio?download=1" if done else None,
+        duration_seconds=round(generation.duration_seconds, 3) if generation.duration_seconds is not None else None,
+        engine=generation.engine,
+        voice_cloned=generation.voice_cloned,
+        notice=notice,
+        error=error,
+        created_at=generation.created_at,
+        started_at=generation.started_at,
+        finished_at=generation.finished_at,
+        queue_seconds=queue_seconds,
+        synthesis_seconds=round(generation.synthesis_seconds, 3) if generation.synthesis_seconds else None,
+    )

@@ -1,0 +1,252 @@
+"""Worker threads that take generations off the queue and run them through the engine.
+
+They run inside each serving process (settings.workers threads) or in a process of
+their own (`utter worker`). Audio is encoded to MP3 as the engine produces it and
+stored only when complete; a result that arrives after its task was cancelled or
+taken over is deleted again, so no file is ever orphaned.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..context import AppContext
+from ..models import Generation, GenerationStatus, Voice
+from ..services import audio
+from ..services.storage import ObjectMissing, StorageError, generated_key
+from ..services.text import chunk_text
+from ..services.tts.base import EngineError, RemoteEngine, SpeechJob, VoiceReference
+from .prompt_cache import StoragePromptCache
+from . import queue
+
+log = logging.getLogger("utter.worker")
+
+REAP_INTERVAL_SECONDS = 5.0
+IDLE_POLL_SECONDS = 1.0
+REMOTE_POLL_SECONDS = 1.0
+
+
+class TaskLost(Exception):
+    """The task stopped being ours while we worked on it (cancelled, deleted or taken over)."""
+
+
+class WorkerPool:
+    def __init__(self, ctx: AppContext, threads: int):
+        self.ctx = ctx
+        self.threads = threads
+        self.worker_id = queue.new_worker_id()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_reap = 0.0
+        self._reap_lock = threading.Lock()
+
+    def start(self) -> None:
+        with self.ctx.sessions() as session:
+            released = queue.release_orphans(session)
+        if released:
+            log.info("queue.orphans_released count=%d", released)
+        for index in range(self.threads):
+            thread = threading.Thread(target=self._loop, name=f"utter-worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.ctx.wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        try:
+            self.ctx.engine.load()
+        except EngineError as exc:
+            log.error("engine.load_failed code=%s message=%s", exc.code, exc.message)
+        while not self._stop.is_set():
+            try:
+                self._reap_if_due()
+                with self.ctx.sessions() as session:
+                    generation_id = queue.claim(session, self.worker_id, self.ctx.settings.task_lease_seconds,
+                                                self.ctx.settings.task_max_attempts)
+                if generation_id is None:
+                    self.ctx.wake.wait(IDLE_POLL_SECONDS)
+                    self.ctx.wake.clear()
+                    continue
+                run_generation(self.ctx, generation_id, self.worker_id)
+            except Exception:  # a worker thread must survive a bad task or a database blip
+                log.exception("worker.loop_error")
+                self._stop.wait(IDLE_POLL_SECONDS)
+
+    def _reap_if_due(self) -> None:
+        now = time.monotonic()
+        with self._reap_lock:
+            if now - self._last_reap < REAP_INTERVAL_SECONDS:
+                return
+            self._last_reap = now
+        with self.ctx.sessions() as session:
+            queue.release_orphans(session)
+            for generation_id in queue.fail_exhausted(session, self.ctx.settings.task_max_attempts):
+                log.warning("generation.failed id=%s code=worker_lost", generation_id)
+
+
+class _Lease:
+    """Renews a task's lease in the background while a long engine call runs."""
+
+    def __init__(self, ctx: AppContext, generation_id: uuid.UUID, worker_id: str):
+        self.ctx, self.generation_id, self.worker_id = ctx, generation_id, worker_id
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="utter-lease")
+
+    def _run(self) -> None:
+        interval = max(self.ctx.settings.task_lease_seconds / 3, 0.5)
+        while not self._done.wait(interval):
+            try:
+                with self.ctx.sessions() as session:
+                    if not queue.renew(session, self.generation_id, self.worker_id, self.ctx.settings.task_lease_seconds):
+                        self.lost.set()
+                        return
+            except Exception:
+                log.exception("lease.renew_failed id=%s", self.generation_id)
+
+    def progress(self, value: float) -> None:
+        with self.ctx.sessions() as session:
+            if not queue.set_progress(session, self.generation_id, self.worker_id, value,
+                                      self.ctx.settings.task_lease_seconds):
+                self.lost.set()
+        self.check()
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise TaskLost
+
+    def __enter__(self) -> "_Lease":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+
+def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) -> None:
+    started = time.perf_counter()
+    with ctx.sessions() as session:
+        generation = session.get(Generation, generation_id)
+        voice = session.get(Voice, generation.voice_id) if generation and generation.voice_id else None
+        session.expunge_all()
+    if generation is None:
+        return
+    engine_name = ctx.engine.info.name
+
+    def fail(code: str, message: str) -> None:
+        with ctx.sessions() as session:
+            queue.finish(session, generation_id, worker_id, status=GenerationStatus.FAILED, error_code=code,
+                         error_message=message, engine=engine_name)
+        log.warning("generation.failed id=%s code=%s", generation_id, code)
+
+    if voice is None:
+        fail("voice_deleted", "The voice was deleted before this generation could run.")
+        return
+
+    key = generated_key(str(generation_id))
+    try:
+        with tempfile.TemporaryDirectory(prefix="utter-gen-") as tmp, _Lease(ctx, generation_id, worker_id) as lease:
+            mp3_path = Path(tmp) / "speech.mp3"
+            reference = _reference_for(ctx, voice, Path(tmp))
+            if isinstance(ctx.engine, RemoteEngine):
+                duration = _run_remote(ctx, generation, voice, reference, mp3_path, lease, worker_id)
+            else:
+                duration = _run_local(ctx, generation, reference, mp3_path, lease)
+            lease.check()
+            ctx.storage.put_file(key, mp3_path, "audio/mpeg")
+        with ctx.sessions() as session:
+            done = queue.finish(
+                session, generation_id, worker_id, status=GenerationStatus.DONE, output_key=key,
+                duration_seconds=duration, progress=1.0, engine=engine_name,
+                voice_cloned=ctx.engine.info.capabilities.can_clone,
+                synthesis_seconds=time.perf_counter() - started,
+            )
+        if not done:
+            raise TaskLost
+        log.info("generation.done id=%s seconds=%.2f engine=%s", generation_id, duration, engine_name)
+    except TaskLost:
+        ctx.storage.delete(key)
+        log.info("generation.abandoned id=%s (cancelled, deleted or taken over)", generation_id)
+    except EngineError as exc:
+        ctx.storage.delete(key)
+        fail(exc.code, exc.message)
+    except ObjectMissing:
+        fail("reference_missing", "The voice's reference recording is missing from storage; clone the voice again.")
+    except StorageError as exc:
+        ctx.storage.delete(key)
+        fail(exc.code, exc.message)
+    except Exception as exc:
+        log.exception("generation.crashed id=%s", generation_id)
+        ctx.storage.delete(key)
+        fail("engine_failed", f"Speech generation failed unexpectedly ({type(exc).__name__}). Try again.")
+
+
+def _reference_for(ctx: AppContext, voice: Voice, tmp: Path) -> VoiceReference | None:
+    if not ctx.engine.info.capabilities.can_clone:
+        return None
+    path = tmp / "reference.wav"
+    ctx.storage.download(voice.reference_key, path)
+    return VoiceReference(voice_id=str(voice.id), audio_path=path, transcript=voice.reference_transcript,
+                          version=f"r{voice.revision}")
+
+
+def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReference | None, mp3_path: Path,
+               lease: _Lease) -> float:
+    engine = ctx.engine
+    engine.load()
+    caps = engine.info.capabilities
+    chunks = chunk_text(generation.text, caps.max_chars_per_call)
+    cache = StoragePromptCache(ctx.storage)
+    with audio.Mp3Writer(mp3_path, caps.sample_rate) as writer:
+        for index, chunk in enumerate(chunks):
+            job = SpeechJob(text=chunk, language=generation.language, voice=reference)
+            for piece in engine.synthesize(job, cache):
+                lease.check()
+                writer.write(piece)
+            lease.progress((index + 1) / len(chunks))
+    return writer.samples_in / caps.sample_rate
+
+
+def _run_remote(ctx: AppContext, generation: Generation, voice: Voice, reference: VoiceReference | None,
+                mp3_path: Path, lease: _Lease, worker_id: str) -> float:
+    engine = ctx.engine
+    call_id = generation.remote_call_id
+    if call_id is None:
+        reference_audio = reference.audio_path.read_bytes() if reference else None
+        job = SpeechJob(text=generation.text, language=generation.language, voice=reference)
+        call_id = engine.spawn_speech(job, reference_audio)
+        with ctx.sessions() as session:
+            queue.record_remote_call(session, generation.id, worker_id, call_id)
+    while True:
+        lease.check()
+        result = engine.poll(call_id)
+        if result is not None:
+            break
+        time.sleep(REMOTE_POLL_SECONDS)
+    samples, sample_rate = result
+    with audio.Mp3Writer(mp3_path, sample_rate) as writer:
+        writer.write(np.asarray(samples, dtype=np.float32))
+    return writer.samples_in / sample_rate
+
+
+@contextmanager
+def running_workers(ctx: AppContext, threads: int):
+    pool = WorkerPool(ctx, threads)
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.stop()

@@ -1,0 +1,61 @@
+"""The FastAPI application: `create_app(settings)` builds everything in its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from . import __version__
+from .api import files, generations, health, voices
+from .config import Settings
+from .context import AppContext
+from .database import make_engine, make_sessionmaker, migrate
+from .errors import install_error_handlers
+from .generations.worker import WorkerPool
+from .limits import BodySizeLimit
+from .services.storage import Storage, build_storage
+from .services.tts.registry import Engine, build_engine
+from .web import pages
+
+log = logging.getLogger("utter")
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
+               storage: Storage | None = None, run_migrations: bool = True) -> FastAPI:
+    """Build the app. Tests may pass a ready engine or storage to share them between apps."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if run_migrations:
+            migrate(settings)
+        db = make_engine(settings)
+        ctx = AppContext(settings=settings, db=db, sessions=make_sessionmaker(db),
+                         storage=storage or build_storage(settings), engine=engine or build_engine(settings))
+        app.state.ctx = ctx
+        pool = WorkerPool(ctx, settings.workers) if settings.workers > 0 else None
+        if pool:
+            pool.start()
+        log.info("utter.started engine=%s storage=%s database=%s", ctx.engine.info.name, ctx.storage.name,
+                 db.dialect.name)
+        try:
+            yield
+        finally:
+            if pool:
+                pool.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="Utter",
+        version=__version__,
+        summary="Clone a voice from a short clip, then generate speech with it.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_upload_bytes=settings.max_upload_bytes)
+    install_error_handlers(app)
+    for router in (voices.router, generations.router, health.router, files.router, pages.router):
+        app.include_router(router)
+    pages.mount_static(app)
+    return app

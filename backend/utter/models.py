@@ -1,0 +1,112 @@
+"""Database tables: voices and generations (the seed's schema, plus what the product needs)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class VoiceSource(StrEnum):
+    UPLOADED = "uploaded"
+    RECORDED = "recorded"
+    DESIGNED = "designed"
+
+
+class GenerationStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (GenerationStatus.DONE, GenerationStatus.FAILED, GenerationStatus.CANCELLED)
+
+
+class Voice(Base):
+    __tablename__ = "voices"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100))
+    reference_key: Mapped[str] = mapped_column(Text)
+    reference_seconds: Mapped[float] = mapped_column(Float)
+    reference_transcript: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="auto")
+    source: Mapped[str] = mapped_column(String(16), default=VoiceSource.UPLOADED)
+    description: Mapped[str | None] = mapped_column(Text)
+    original_filename: Mapped[str | None] = mapped_column(String(255))
+    original_format: Mapped[str | None] = mapped_column(String(16))
+    # Bumped whenever the reference audio or transcript changes: keys cached clone prompts.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    generations: Mapped[list[Generation]] = relationship(back_populates="voice", passive_deletes=True)
+
+    __table_args__ = (Index("ix_voices_created_at", "created_at"),)
+
+
+class Generation(Base):
+    __tablename__ = "generations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # SET NULL keeps the history row (text, audio) when its voice is deleted.
+    voice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("voices.id", ondelete="SET NULL"))
+    voice_name: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="auto")
+    status: Mapped[str] = mapped_column(String(16), default=GenerationStatus.QUEUED)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    output_key: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    engine: Mapped[str | None] = mapped_column(String(32))
+    voice_cloned: Mapped[bool | None] = mapped_column()
+    # Task bookkeeping: which process holds it, until when, how often it was tried.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remote_call_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    queue_seconds: Mapped[float | None] = mapped_column(Float)
+    synthesis_seconds: Mapped[float | None] = mapped_column(Float)
+
+    voice: Mapped[Voice | None] = relationship(back_populates="generations")
+
+    __table_args__ = (
+        Index("ix_generations_status_created", "status", "created_at"),
+        Index("ix_generations_created_at", "created_at"),
+    )

@@ -1,0 +1,1 @@
+"""Services behind the API: audio processing, storage backends and speech engines."""

@@ -1,0 +1,197 @@
+"""Decoding, checking and encoding audio with PyAV (FFmpeg inside its wheel).
+
+Uploads are judged by decoding their content, never by extension or MIME type, and
+durations come from counting decoded samples, because browser recordings (WebM, Ogg)
+often carry wrong or missing durations in their headers.
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+# References are stored as mono 16-bit WAV at the rate Qwen3-TTS works at.
+REFERENCE_SAMPLE_RATE = 24000
+# The seed's output format: MP3 at 44.1 kHz.
+OUTPUT_SAMPLE_RATE = 44100
+OUTPUT_BITRATE = 128_000
+
+# Container names FFmpeg reports for the formats we accept; anything else that
+# happens to decode (e.g. a video file) is refused as unsupported.
+ACCEPTED_CONTAINERS = {
+    "wav": "WAV",
+    "mp3": "MP3",
+    "mov,mp4,m4a,3gp,3g2,mj2": "M4A",
+    "matroska,webm": "WebM",
+    "ogg": "Ogg",
+    "flac": "FLAC",
+}
+
+
+class AudioError(Exception):
+    """Audio that cannot be used, with a stable code and a message for people."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # float32, mono, in [-1, 1]
+    sample_rate: int
+    format: str  # human name of the container, e.g. "MP3"
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def decode(source: Path | bytes, *, target_rate: int = REFERENCE_SAMPLE_RATE, max_seconds: float | None = None) -> DecodedAudio:
+    """Decode any accepted container to mono float32 at `target_rate`.
+
+    Decoding stops early once `max_seconds` (plus a little) is exceeded, so a long
+    file is refused without decoding all of it.
+    """
+    opened = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    try:
+        container = av.open(opened, mode="r")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise AudioError("audio_unreadable",
+                         "The file could not be read as audio. Upload a WAV, MP3, M4A, WebM or Ogg recording.") from exc
+
+    with container:
+        fmt = ACCEPTED_CONTAINERS.get(container.format.name)
+        if fmt is None:
+            raise AudioError(
+                "audio_unsupported_format",
+                f"Unsupported audio format ({container.format.long_name}). Use WAV, MP3, M4A, WebM or Ogg.",
+            )
+        if not container.streams.audio:
+            raise AudioError("audio_unreadable", "The file contains no audio track.")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
+        pieces: list[np.ndarray] = []
+        total = 0
+        limit = None if max_seconds is None else int((max_seconds + 1) * target_rate)
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    piece = out.to_ndarray().reshape(-1)
+                    pieces.append(piece)
+                    total += len(piece)
+                if limit is not None and total > limit:
+                    break
+            else:
+                for out in resampler.resample(None):
+                    pieces.append(out.to_ndarray().reshape(-1))
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            raise AudioError("audio_unreadable", "The audio is corrupt and could not be decoded.") from exc
+
+    samples = np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, np.float32)
+    if samples.size == 0:
+        raise AudioError("audio_unreadable", "The file contains no decodable audio.")
+    return DecodedAudio(np.clip(samples, -1.0, 1.0), target_rate, fmt)
+
+
+def to_pcm16(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(to_pcm16(samples))
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(to_pcm16(samples))
+    return buffer.getvalue()
+
+
+class Mp3Writer:
+    """Encodes float32 mono pieces to an MP3 file as they arrive (44.1 kHz, constant bitrate).
+
+    Memory stays flat however long the speech is: each piece is resampled, encoded
+    and written before the next one comes.
+    """
+
+    def __init__(self, path: Path, input_rate: int, *, bitrate: int = OUTPUT_BITRATE):
+        self.path = path
+        self.input_rate = input_rate
+        self.samples_in = 0
+        self._container = av.open(str(path), mode="w", format="mp3")
+        self._stream = self._container.add_stream("libmp3lame", rate=OUTPUT_SAMPLE_RATE, layout="mono")
+        self._stream.bit_rate = bitrate
+        self._resampler = av.AudioResampler(format="s16p", layout="mono", rate=OUTPUT_SAMPLE_RATE)
+        # libmp3lame wants fixed-size frames; the FIFO regroups whatever the resampler gives.
+        self._fifo = av.AudioFifo()
+        self._pts = 0
+
+    def write(self, samples: np.ndarray) -> None:
+        if samples.size == 0:
+            return
+        self.samples_in += len(samples)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
+        frame.sample_rate = self.input_rate
+        for out in self._resampler.resample(frame):
+            self._push(out)
+
+    def _push(self, frame: av.AudioFrame) -> None:
+        frame.pts = None
+        self._fifo.write(frame)
+        size = self._stream.codec_context.frame_size or 1152
+        while self._fifo.samples >= size:
+            self._encode(self._fifo.read(size))
+
+    def _encode(self, frame: av.AudioFrame | None) -> None:
+        if frame is not None:
+            frame.pts = self._pts
+            self._pts += frame.samples
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> float:
+        """Flush everything; returns the duration of the audio written, in seconds."""
+        for out in self._resampler.resample(None):
+            self._push(out)
+        if self._fifo.samples:
+            self._encode(self._fifo.read())
+        self._encode(None)
+        self._container.close()
+        return self.samples_in / self.input_rate
+
+    def abort(self) -> None:
+        try:
+            self._container.close()
+        except av.FFmpegError:
+            pass
+
+    def __enter__(self) -> "Mp3Writer":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def probe_duration(path: Path) -> float:
+    """Duration by counting decoded samples (headers can lie)."""
+    return decode(path, target_rate=16000).duration

@@ -1,0 +1,18 @@
+"""Storage backends, chosen by settings."""
+
+from __future__ import annotations
+
+from ...config import Settings, StorageChoice
+from .base import Storage, StorageError, ObjectMissing, generated_key, prompt_key, prompt_prefix, reference_key
+
+__all__ = ["Storage", "StorageError", "ObjectMissing", "build_storage", "generated_key", "prompt_key", "prompt_prefix", "reference_key"]
+
+
+def build_storage(settings: Settings) -> Storage:
+    if settings.storage == StorageChoice.R2:
+        from .s3 import S3Storage  # boto3 is only imported when R2 is chosen
+
+        return S3Storage.from_settings(settings)
+    from .local import LocalStorage
+
+    return LocalStorage(settings.uploads_dir)

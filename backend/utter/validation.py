@@ -1,0 +1,47 @@
+"""Checks on what people type, shared by every route that accepts it."""
+
+from __future__ import annotations
+
+import uuid
+
+from .errors import UtterError
+from .services.tts.base import LANGUAGE_NAMES
+
+MAX_NAME_CHARS = 100
+MAX_TRANSCRIPT_CHARS = 5000
+
+
+def clean_name(name: str | None, field: str = "name") -> str:
+    cleaned = " ".join((name or "").split())
+    if not cleaned:
+        raise UtterError(422, "name_missing", "Give the voice a name.", field=field)
+    if len(cleaned) > MAX_NAME_CHARS:
+        raise UtterError(422, "name_too_long", f"The name is too long: at most {MAX_NAME_CHARS} characters.", field=field)
+    return cleaned
+
+
+def clean_transcript(transcript: str | None) -> str | None:
+    cleaned = " ".join((transcript or "").split())
+    if len(cleaned) > MAX_TRANSCRIPT_CHARS:
+        raise UtterError(422, "transcript_too_long",
+                         f"The transcript is too long: at most {MAX_TRANSCRIPT_CHARS} characters.", field="transcript")
+    return cleaned or None
+
+
+def clean_language(language: str | None, allowed: tuple[str, ...] | None = None, field: str = "language") -> str:
+    code = (language or "auto").strip().lower()
+    if code not in LANGUAGE_NAMES:
+        known = ", ".join(LANGUAGE_NAMES)
+        raise UtterError(422, "language_unknown", f"Unknown language {language!r}. Use one of: {known}.", field=field)
+    if allowed is not None and code != "auto" and code not in allowed:
+        names = ", ".join(LANGUAGE_NAMES[c] for c in allowed)
+        raise UtterError(422, "language_unsupported",
+                         f"The running engine cannot speak {LANGUAGE_NAMES[code]}; it speaks: {names}.", field=field)
+    return code
+
+
+def parse_id(value: str, what: str, code: str, field: str | None = None) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise UtterError(422, code, f"{value!r} is not a valid {what} id.", field=field) from None

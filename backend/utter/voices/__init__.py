@@ -1,0 +1,1 @@
+"""The voice library: cloned (uploaded or recorded) and designed voices."""

@@ -1,0 +1,1 @@
+"""The HTML pages, rendered with Jinja2; their scripts and styles live in /static."""
