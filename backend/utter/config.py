@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
-
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class EngineChoice(StrEnum):
@@ -34,20 +32,28 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+def _seed_name(name: str) -> AliasChoices:
+    """The seed's variables keep their plain names (DATABASE_URL, R2_*, MODAL_*); UTTER_* works too."""
+    return AliasChoices(name, f"UTTER_{name}")
 
-    env: str = Field("development", description="development or production")
+
+class Settings(BaseSettings):
+    """Every other setting is read from UTTER_<NAME> (e.g. UTTER_ENGINE), so generic names cannot clash."""
+
+    model_config = SettingsConfigDict(env_prefix="UTTER_", env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore", populate_by_name=True)
+
+    env: str = Field("development", validation_alias=_seed_name("ENV"), description="development or production")
     data_dir: Path = Field(Path("."), description="Where the default SQLite file and uploads/ live")
-    database_url: str = Field("", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means a SQLite file in data_dir", validation_alias=_seed_name("DATABASE_URL"))
     db_pool_size: int = Field(5, description="Connections kept per process (small for Neon's free tier)")
 
     storage: StorageChoice = StorageChoice.LOCAL
     uploads_dir: Path | None = Field(None, description="Local storage root; default data_dir/uploads")
-    r2_endpoint: str = ""
-    r2_access_key: str = ""
-    r2_secret_key: str = ""
-    r2_bucket: str = "utter-voice"
+    r2_endpoint: str = Field("", validation_alias=_seed_name("R2_ENDPOINT"))
+    r2_access_key: str = Field("", validation_alias=_seed_name("R2_ACCESS_KEY"))
+    r2_secret_key: str = Field("", validation_alias=_seed_name("R2_SECRET_KEY"))
+    r2_bucket: str = Field("utter-voice", validation_alias=_seed_name("R2_BUCKET"))
     r2_region: str = "auto"
     presign_seconds: int = Field(900, description="Lifetime of presigned audio URLs")
 
@@ -58,8 +64,8 @@ class Settings(BaseSettings):
     qwen_dtype: str = Field("auto", description="auto, bfloat16, float16 or float32")
     qwen_attn: str = "sdpa"
     models_dir: Path | None = Field(None, description="Where `utter download-models` puts weights")
-    modal_token_id: str = ""
-    modal_token_secret: str = ""
+    modal_token_id: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_ID"))
+    modal_token_secret: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_SECRET"))
     modal_app_name: str = "utter-qwen3-tts"
     modal_design_app_name: str = "utter-qwen3-tts-voice-design"
 
