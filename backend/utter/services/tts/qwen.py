@@ -1,0 +1,169 @@
+"""Qwen3-TTS in-process: clone a voice with the Base model, design one with VoiceDesign.
+
+Importing this module is cheap (no torch): the registry imports it to ask
+`availability`, and the heavy stack loads only when the engine loads. The inference
+itself lives in `qwen_inference`, which the Modal apps share.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from importlib.util import find_spec
+
+import numpy as np
+
+from ...config import Settings
+from . import qwen_inference as qi
+from .base import (
+    LANGUAGE_NAMES,
+    Capabilities,
+    DesignJob,
+    EngineError,
+    EngineInfo,
+    EngineUnsupported,
+    PromptCache,
+    SpeechJob,
+)
+
+log = logging.getLogger(__name__)
+
+
+def availability(settings: Settings) -> str | None:
+    """Why `auto` should pick this engine, or None: qwen-tts installed and either the
+    weights on disk or a CUDA GPU to run a downloaded model on."""
+    if find_spec("qwen_tts") is None:
+        return None
+    local = qi.local_model_path(settings.qwen_model, settings.models_dir)
+    if local is not None:
+        return f"Qwen3-TTS weights found at {local}"
+    if _cuda_available():
+        return "a CUDA GPU is present and qwen-tts is installed"
+    return None
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _design_configured(settings: Settings) -> bool:
+    """Design works when its weights are on disk, or when they can come from the hub."""
+    model = settings.qwen_design_model
+    if not model:
+        return False
+    return qi.local_model_path(model, settings.models_dir) is not None or not qi.offline()
+
+
+class QwenEngine:
+    """Voice cloning (and design, when the VoiceDesign model is configured) on this machine.
+
+    `max_new_tokens` lowers the runaway guard further; tests and benchmarks use it to
+    keep randomly initialised checkpoints short.
+    """
+
+    def __init__(self, settings: Settings, reason: str = "chosen in settings", *, max_new_tokens: int | None = None):
+        self.settings = settings
+        self.max_new_tokens = max_new_tokens
+        self.info = EngineInfo(
+            name="qwen",
+            label="Qwen3-TTS (in-process)",
+            reason=reason,
+            capabilities=Capabilities(
+                can_clone=True,
+                can_design=_design_configured(settings),
+                languages=tuple(LANGUAGE_NAMES),
+                sample_rate=qi.SAMPLE_RATE,
+            ),
+            details={"model": settings.qwen_model, "design_model": settings.qwen_design_model or "(none)"},
+        )
+        self._base: qi.LoadedModel | None = None
+        self._design: qi.LoadedModel | None = None
+        # One model instance is not safe to drive from two threads at once.
+        self._lock = threading.Lock()
+
+    # -- loading -----------------------------------------------------------------
+
+    def _source(self, model: str) -> str:
+        local = qi.local_model_path(model, self.settings.models_dir)
+        return str(local) if local else model
+
+    def _load(self, model: str) -> qi.LoadedModel:
+        s = self.settings
+        loaded = qi.load_model(self._source(model), device=s.qwen_device, dtype=s.qwen_dtype, attn=s.qwen_attn)
+        log.info("qwen.loaded", extra={"source": loaded.source, "device": loaded.device, "kind": loaded.kind})
+        return loaded
+
+    def load(self) -> None:
+        """Load the Base model (the VoiceDesign model loads on first design)."""
+        with self._lock:
+            if self._base is not None:
+                return
+            self._base = self._load(self.settings.qwen_model)
+            caps = self.info.capabilities
+            self.info.capabilities = Capabilities(
+                caps.can_clone, caps.can_design, self._base.languages, caps.sample_rate, caps.max_chars_per_call
+            )
+            self.info.details.update(device=self._base.device, dtype=self._base.dtype, attention=self._base.attn)
+
+    def _design_model(self) -> qi.LoadedModel:
+        if self._design is None:
+            if not self.info.capabilities.can_design:
+                raise EngineUnsupported(
+                    "design_unsupported",
+                    "Voice design needs the Qwen3-TTS VoiceDesign model: set UTTER_QWEN_DESIGN_MODEL and "
+                    "run `utter download-models`.",
+                )
+            self._design = self._load(self.settings.qwen_design_model)
+        return self._design
+
+    # -- speech ------------------------------------------------------------------
+
+    def synthesize(self, job: SpeechJob, cache: PromptCache | None = None) -> Iterator[np.ndarray]:
+        # Checks and work happen here, not lazily, so errors surface at the call and the
+        # model lock is never held while a caller sits on a half-read generator.
+        if job.voice is None:
+            raise EngineError(
+                "voice_required",
+                "Qwen3-TTS Base speaks only in a cloned voice: choose a voice (or design one first).",
+            )
+        self.load()
+        qi.qwen_language(self._base, job.language)  # fail before touching the reference
+        with self._lock:
+            prompt = self._prompt(job, cache)
+            audio = qi.generate_clone(self._base, prompt, job.text, job.language, max_new_tokens=self.max_new_tokens)
+        return iter([audio])
+
+    def _prompt(self, job: SpeechJob, cache: PromptCache | None) -> list:
+        """The voice's clone prompt: from the cache when it holds one for this version,
+        else built from the reference clip (the slow part) and stored for next time."""
+        voice = job.voice
+        if cache is not None:
+            data = cache.load(voice.voice_id, voice.version)
+            prompt = qi.deserialise_prompt(self._base, data) if data else None
+            if prompt is not None:
+                return prompt
+        try:
+            audio, rate = qi.read_audio(voice.audio_path)
+        except Exception as exc:
+            raise EngineError("reference_failed", f"Could not read the reference audio of voice {voice.voice_id}: {exc}") from exc
+        prompt = qi.build_clone_prompt(self._base, audio, rate, voice.transcript)
+        if cache is not None:
+            cache.save(voice.voice_id, voice.version, qi.serialise_prompt(self._base, prompt))
+        return prompt
+
+    # -- design ------------------------------------------------------------------
+
+    def design(self, job: DesignJob) -> np.ndarray:
+        with self._lock:
+            model = self._design_model()
+            return qi.generate_design(model, job.text, job.language, job.description, max_new_tokens=self.max_new_tokens)
+
+    def close(self) -> None:
+        with self._lock:
+            self._base = None
+            self._design = None

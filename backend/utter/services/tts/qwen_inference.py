@@ -1,0 +1,296 @@
+"""Qwen3-TTS inference, shared by the in-process engine and the Modal apps.
+
+The Modal apps import this module (their image carries the `utter` package), so the
+web tier's engine and the GPU workers run the same code. Nothing here imports torch or
+qwen-tts at import time: they are imported inside the functions that need them, so
+`utter` stays importable (and cheap) without the `qwen` extra.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import EngineError
+
+SAMPLE_RATE = 24000
+# The 12 Hz codec emits 12.5 frames per second; one new token is one frame.
+FRAMES_PER_SECOND = 12.5
+
+# ISO codes the API speaks -> the names Qwen3-TTS uses (lower-cased by the model).
+QWEN_LANGUAGES: dict[str, str] = {
+    "auto": "Auto",
+    "en": "English",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "de": "German",
+    "fr": "French",
+    "ru": "Russian",
+    "pt": "Portuguese",
+    "es": "Spanish",
+    "it": "Italian",
+}
+
+# Runaway guard: a generation that never emits its end token runs to max_new_tokens,
+# so the cap follows the text. Speech runs ~12-17 characters a second; 0.3 s per
+# character is ~4x slower than that, and the floor covers very short texts.
+SECONDS_PER_CHAR = 0.3
+FLOOR_SECONDS = 5.0
+
+INSTALL_HINT = "pip install 'utter[qwen]'"
+# Version of the serialised clone-prompt layout, so a layout change rebuilds caches.
+PROMPT_FORMAT = 1
+
+
+def token_budget(text: str, ceiling: int | None = None) -> int:
+    """max_new_tokens for `text`: generous seconds per character plus a floor (optionally lower)."""
+    seconds = FLOOR_SECONDS + SECONDS_PER_CHAR * len(text)
+    budget = math.ceil(seconds * FRAMES_PER_SECOND)
+    return min(budget, ceiling) if ceiling else budget
+
+
+def local_dir_name(model: str) -> str:
+    """Folder name under models_dir for an HF id (`Qwen/Qwen3-TTS-12Hz-0.6B-Base` -> last part)."""
+    return model.rstrip("/").split("/")[-1]
+
+
+def local_model_path(model: str, models_dir: Path | str | None) -> Path | None:
+    """The local folder holding `model`'s weights, if any: the setting itself, or models_dir/<name>."""
+    if not model:
+        return None
+    candidates = [Path(model).expanduser()]
+    if models_dir:
+        candidates.append(Path(models_dir) / local_dir_name(model))
+    for candidate in candidates:
+        if (candidate / "config.json").is_file():
+            return candidate
+    return None
+
+
+def require_qwen_tts() -> None:
+    try:
+        import qwen_tts  # noqa: F401
+    except ImportError as exc:
+        raise EngineError(
+            "engine_not_installed", f"Qwen3-TTS is not installed. Install it with: {INSTALL_HINT}"
+        ) from exc
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device in ("", "auto"):
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype in ("", "auto"):
+        # bfloat16 halves memory on GPUs that support it; CPUs are fastest and exact in float32.
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
+    except KeyError:
+        raise EngineError("bad_setting", f"Unknown dtype {dtype!r}: use auto, bfloat16, float16 or float32.") from None
+
+
+@dataclass
+class LoadedModel:
+    """A loaded Qwen3TTSModel plus what the rest of the code needs to know about it."""
+
+    model: Any  # qwen_tts.Qwen3TTSModel
+    source: str
+    device: str
+    dtype: str
+    attn: str
+    languages: tuple[str, ...]  # ISO codes this model accepts
+
+    @property
+    def kind(self) -> str:
+        return self.model.model.tts_model_type  # "base", "voice_design" or "custom_voice"
+
+    @property
+    def tag(self) -> str:
+        """Identifies what a clone prompt was built with; a prompt from another model is useless."""
+        cfg = self.model.model.config
+        return f"{cfg.tts_model_size}:{cfg.speaker_encoder_config.enc_dim}"
+
+
+def load_model(source: str, *, device: str = "auto", dtype: str = "auto", attn: str = "sdpa") -> LoadedModel:
+    """Load a Qwen3-TTS checkpoint from an HF id or a local folder.
+
+    If the requested attention implementation is unavailable (flash-attn not installed,
+    sdpa unsupported), fall back to sdpa and then eager rather than failing.
+    """
+    require_qwen_tts()
+    from qwen_tts import Qwen3TTSModel
+
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    tried: list[str] = []
+    for implementation in dict.fromkeys([attn or "sdpa", "sdpa", "eager"]):
+        try:
+            model = Qwen3TTSModel.from_pretrained(
+                source, device_map=device, dtype=torch_dtype, attn_implementation=implementation
+            )
+            break
+        except (ImportError, ValueError) as exc:
+            if "attn" not in str(exc).lower() and "attention" not in str(exc).lower():
+                raise EngineError("model_load_failed", f"Could not load Qwen3-TTS from {source}: {exc}") from exc
+            tried.append(f"{implementation} ({exc})")
+        except OSError as exc:
+            raise EngineError(
+                "weights_missing",
+                f"Qwen3-TTS weights for {source} are not available: {_first_line(exc)}. "
+                "Run `utter download-models` where Hugging Face is reachable, or point "
+                "UTTER_QWEN_MODEL at a local folder.",
+            ) from exc
+    else:
+        raise EngineError("model_load_failed", f"No attention implementation worked: {'; '.join(tried)}")
+
+    supported = {name.lower() for name in (model.get_supported_languages() or [])}
+    languages = tuple(code for code, name in QWEN_LANGUAGES.items() if not supported or name.lower() in supported)
+    return LoadedModel(
+        model=model,
+        source=str(source),
+        device=device,
+        dtype=str(torch_dtype).removeprefix("torch."),
+        attn=implementation,
+        languages=languages,
+    )
+
+
+def qwen_language(loaded: LoadedModel, code: str) -> str:
+    """The Qwen name for an ISO code, checked against what the loaded model reports."""
+    if code not in loaded.languages:
+        supported = ", ".join(loaded.languages)
+        raise EngineError("unsupported_language", f"Language {code!r} is not supported by this model (supported: {supported}).")
+    return QWEN_LANGUAGES[code]
+
+
+def read_audio(data: bytes | Path | str) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and their rate from WAV/FLAC bytes or a file path."""
+    import soundfile as sf
+
+    source = io.BytesIO(data) if isinstance(data, bytes) else str(data)
+    audio, rate = sf.read(source, dtype="float32", always_2d=True)
+    return audio.mean(axis=1).astype(np.float32), int(rate)
+
+
+def build_clone_prompt(loaded: LoadedModel, audio: np.ndarray, sample_rate: int, transcript: str | None) -> list:
+    """The voice-clone prompt: in-context (reference codes + transcript) when a transcript
+    exists, which clones best; x-vector only (speaker embedding) otherwise."""
+    transcript = (transcript or "").strip() or None
+    try:
+        return loaded.model.create_voice_clone_prompt(
+            ref_audio=(audio, sample_rate), ref_text=transcript, x_vector_only_mode=transcript is None
+        )
+    except Exception as exc:  # qwen-tts raises bare ValueError/RuntimeError
+        raise EngineError("reference_failed", f"Could not process the reference audio: {exc}") from exc
+
+
+def serialise_prompt(loaded: LoadedModel, prompt: list) -> bytes:
+    """Bytes for a clone prompt, as plain tensors and scalars.
+
+    Stored as a dict rather than pickled dataclasses so it loads with
+    torch.load(weights_only=True): the cache lives in shared storage, and unpickling
+    arbitrary objects from storage would let whoever can write it run code here.
+    """
+    import torch
+
+    (item,) = prompt
+    payload = {
+        "format": PROMPT_FORMAT,
+        "model": loaded.tag,
+        "ref_code": None if item.ref_code is None else item.ref_code.cpu(),
+        "ref_spk_embedding": item.ref_spk_embedding.cpu(),
+        "x_vector_only_mode": bool(item.x_vector_only_mode),
+        "icl_mode": bool(item.icl_mode),
+        "ref_text": item.ref_text,
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def deserialise_prompt(loaded: LoadedModel, data: bytes) -> list | None:
+    """The clone prompt stored in `data`, or None if it is unreadable or from another model."""
+    import torch
+    from qwen_tts import VoiceClonePromptItem
+
+    try:
+        payload = torch.load(io.BytesIO(data), map_location=loaded.model.device, weights_only=True)
+    except Exception:
+        return None
+    if not isinstance(payload, dict) or payload.get("format") != PROMPT_FORMAT or payload.get("model") != loaded.tag:
+        return None
+    return [
+        VoiceClonePromptItem(
+            ref_code=payload["ref_code"],
+            ref_spk_embedding=payload["ref_spk_embedding"],
+            x_vector_only_mode=payload["x_vector_only_mode"],
+            icl_mode=payload["icl_mode"],
+            ref_text=payload["ref_text"],
+        )
+    ]
+
+
+def generate_clone(
+    loaded: LoadedModel, prompt: list, text: str, language: str, *, max_new_tokens: int | None = None
+) -> np.ndarray:
+    """Speech for `text` in the prompt's voice: float32 mono at SAMPLE_RATE."""
+    name = qwen_language(loaded, language)
+    return _generate(
+        loaded.model.generate_voice_clone,
+        text=text,
+        language=name,
+        voice_clone_prompt=prompt,
+        max_new_tokens=token_budget(text, max_new_tokens),
+    )
+
+
+def generate_design(
+    loaded: LoadedModel, text: str, language: str, description: str, *, max_new_tokens: int | None = None
+) -> np.ndarray:
+    """A clip of `text` spoken by a voice matching `description` (VoiceDesign model)."""
+    name = qwen_language(loaded, language)
+    return _generate(
+        loaded.model.generate_voice_design,
+        text=text,
+        instruct=description,
+        language=name,
+        max_new_tokens=token_budget(text, max_new_tokens),
+    )
+
+
+def _generate(method, **kwargs) -> np.ndarray:
+    try:
+        wavs, rate = method(**kwargs)
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise EngineError("generation_failed", f"Qwen3-TTS failed to generate speech: {exc}") from exc
+    audio = np.asarray(wavs[0], dtype=np.float32).reshape(-1)
+    if rate != SAMPLE_RATE:
+        raise EngineError("generation_failed", f"Qwen3-TTS returned {rate} Hz audio; expected {SAMPLE_RATE} Hz.")
+    return audio
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
