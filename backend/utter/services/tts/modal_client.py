@@ -105,7 +105,11 @@ class ModalEngine:
 
 
 def decode_result(result: dict) -> tuple[np.ndarray, int]:
-    """The apps return {"audio": float32 little-endian bytes, "sample_rate": int}."""
+    """The apps return {"audio": float32 little-endian bytes, "sample_rate": int}, or
+    {"error": {"code", "message"}} for a failure to show as it is (e.g. a bad language)."""
+    error = result.get("error") if isinstance(result, dict) else None
+    if error:
+        raise EngineError(str(error.get("code", "remote_failed")), str(error.get("message", "The Modal call failed.")))
     try:
         audio = np.frombuffer(result["audio"], dtype="<f4").astype(np.float32)
         return audio, int(result["sample_rate"])

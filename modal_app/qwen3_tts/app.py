@@ -1,0 +1,111 @@
+"""Qwen3-TTS 0.6B Base on a Modal A10G: voice cloning for Utter.
+
+    pip install -e '.[modal]'                      # the image adds the local `utter` package
+    modal run modal_app/qwen3_tts/app.py           # download the weights into the volume once
+    modal deploy modal_app/qwen3_tts/app.py        # then point Utter at it (UTTER_MODAL_APP_NAME)
+
+The inference code is `utter.services.tts.qwen_inference`, the same module the
+in-process engine runs; this file only wires it to a GPU container.
+
+Results are {"audio": float32 little-endian bytes, "sample_rate": 24000}, or
+{"error": {"code", "message"}} for a failure Utter should show as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import modal
+
+APP_NAME = os.environ.get("UTTER_MODAL_APP_NAME", "utter-qwen3-tts")
+MODEL_ID = "Qwen/Qwen3-TTS-12Hz-0.6B-Base"
+MODELS_DIR = "/models"
+# Set to a local checkpoint folder to run the class elsewhere (tests use `.local()`).
+MODEL_PATH_ENV = "UTTER_QWEN_MODEL_PATH"
+PROMPTS_KEPT = 64  # clone prompts kept per warm container, by voice id and version
+
+app = modal.App(APP_NAME)
+volume = modal.Volume.from_name("utter-qwen3-tts-models", create_if_missing=True)
+image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .apt_install("sox")
+    .pip_install_from_requirements(str(Path(__file__).resolve().parents[1] / "requirements.txt"))
+    .env({"HF_HOME": f"{MODELS_DIR}/hf"})
+    .add_local_python_source("utter")
+)
+
+
+def model_path() -> str:
+    override = os.environ.get(MODEL_PATH_ENV)
+    if override:
+        return override
+    from utter.services.tts.qwen_inference import local_dir_name
+
+    return f"{MODELS_DIR}/{local_dir_name(MODEL_ID)}"
+
+
+@app.function(image=image, volumes={MODELS_DIR: volume}, timeout=1800)
+def download_weights() -> str:
+    """Fetch the weights into the volume (no GPU needed); later containers start from it."""
+    from utter.services.tts.qwen_download import download_model
+
+    path = download_model(MODEL_ID, MODELS_DIR)
+    volume.commit()
+    return str(path)
+
+
+@app.cls(image=image, gpu="A10G", volumes={MODELS_DIR: volume}, scaledown_window=300, timeout=900)
+class Qwen3TTS:
+    @modal.enter()
+    def load(self) -> None:
+        from utter.services.tts import qwen_inference as qi
+
+        path = model_path()
+        if not os.environ.get(MODEL_PATH_ENV) and not Path(path, "config.json").is_file():
+            # First start before `modal run`: fetch into the volume now rather than fail.
+            download_weights.local()
+        self.loaded = qi.load_model(path, device="auto", dtype="auto", attn="sdpa")
+        self.prompts: OrderedDict[str, list] = OrderedDict()
+
+    @modal.method()
+    def generate(
+        self,
+        text: str,
+        language: str,
+        reference_audio: bytes,
+        transcript: str | None = None,
+        voice_key: str | None = None,
+        max_new_tokens: int | None = None,
+    ) -> dict:
+        """Speak `text` in the voice of `reference_audio` (WAV bytes) and its transcript."""
+        from utter.services.tts import qwen_inference as qi
+        from utter.services.tts.base import EngineError
+
+        try:
+            prompt = self._prompt(reference_audio, transcript, voice_key)
+            audio = qi.generate_clone(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens)
+        except EngineError as exc:
+            return {"error": {"code": exc.code, "message": exc.message}}
+        return {"audio": audio.astype("<f4").tobytes(), "sample_rate": qi.SAMPLE_RATE}
+
+    def _prompt(self, reference_audio: bytes, transcript: str | None, voice_key: str | None) -> list:
+        """A warm container reuses a voice's clone prompt; the key carries the voice's version."""
+        from utter.services.tts import qwen_inference as qi
+
+        if voice_key and voice_key in self.prompts:
+            self.prompts.move_to_end(voice_key)
+            return self.prompts[voice_key]
+        audio, rate = qi.read_audio(reference_audio)
+        prompt = qi.build_clone_prompt(self.loaded, audio, rate, transcript)
+        if voice_key:
+            self.prompts[voice_key] = prompt
+            while len(self.prompts) > PROMPTS_KEPT:
+                self.prompts.popitem(last=False)
+        return prompt
+
+
+@app.local_entrypoint()
+def main() -> None:
+    print("weights in", download_weights.remote())
