@@ -1,0 +1,239 @@
+// /generate: choose a voice, type, submit; follow the task by polling; play, see and download the result.
+// The running task's id lives in the URL (?task=) and sessionStorage, so a reload picks it up again.
+import { ApiError, api, clearErrors, formatSeconds, parseDate, showApiError, showError } from "./api.js";
+import { drawWaveform } from "./waveform.js";
+
+const POLL_MS = 500;
+const STORAGE_KEY = "utter.generation";
+const FINISHED = new Set(["done", "failed", "cancelled"]);
+
+const $ = (id) => document.getElementById(id);
+const form = $("generate-form");
+const voiceSelect = $("voice");
+const text = $("text");
+const count = $("text-count");
+const submit = $("generate-submit");
+const maxChars = Number(form.dataset.maxChars);
+const taskBox = $("task");
+const taskStatus = $("task-status");
+const taskElapsed = $("task-elapsed");
+const taskProgress = $("task-progress");
+const cancelButton = $("task-cancel");
+const result = $("result");
+
+let current = null; // the generation being followed
+let pollTimer = 0;
+let clockTimer = 0;
+
+function characters(value) {
+  return [...value].length;
+}
+
+function updateCount() {
+  const used = characters(text.value);
+  count.textContent = `${used} / ${maxChars}`;
+  count.classList.toggle("over", used > maxChars);
+}
+text.addEventListener("input", updateCount);
+
+async function loadVoices(preselect) {
+  let body;
+  try {
+    body = await api("/api/voices");
+  } catch (err) {
+    voiceSelect.replaceChildren(new Option("Voices could not be loaded", ""));
+    showApiError(form, err);
+    return;
+  }
+  const options = [new Option(body.voices.length ? "Choose a voice…" : "No voices yet", "")];
+  for (const voice of body.voices) options.push(new Option(voice.name, voice.id)); // Option() sets text, never HTML
+  voiceSelect.replaceChildren(...options);
+  $("no-voices").hidden = body.voices.length > 0;
+  if (preselect && body.voices.some((v) => v.id === preselect)) voiceSelect.value = preselect;
+  else if (body.voices.length === 1) voiceSelect.value = body.voices[0].id;
+}
+
+function setBusy(busy) {
+  submit.disabled = busy;
+  submit.textContent = busy ? "Generating…" : "Generate";
+}
+
+function remember(generation) {
+  const url = new URL(window.location.href);
+  url.searchParams.set("task", generation.id);
+  url.searchParams.delete("voice");
+  window.history.replaceState(null, "", url);
+  if (FINISHED.has(generation.status)) sessionStorage.removeItem(STORAGE_KEY);
+  else sessionStorage.setItem(STORAGE_KEY, generation.id);
+}
+
+function elapsedSeconds(generation) {
+  const start = parseDate(generation.created_at).getTime();
+  const end = generation.finished_at ? parseDate(generation.finished_at).getTime() : Date.now();
+  return Math.max(0, (end - start) / 1000);
+}
+
+function renderClock() {
+  if (!current) return;
+  const seconds = elapsedSeconds(current);
+  taskElapsed.textContent = seconds < 60 ? `${Math.floor(seconds)} s` : formatSeconds(seconds);
+}
+
+const statusText = {
+  queued: () => "Queued — waiting for a free worker.",
+  running: (g) => (g.progress > 0 ? `Generating… ${Math.round(g.progress * 100)}% done.` : "Generating…"),
+  done: (g) => `Done. ${formatSeconds(g.duration_seconds)} of speech.`,
+  failed: (g) => `Failed: ${g.error ? g.error.message : "the engine reported an error."}`,
+  cancelled: () => "Cancelled.",
+};
+
+function render(generation) {
+  const previous = current && current.status;
+  current = generation;
+  taskBox.hidden = false;
+  taskBox.dataset.status = generation.status;
+  taskBox.dataset.generationId = generation.id;
+  $("task-title").textContent = FINISHED.has(generation.status) ? "Last generation" : "Generating";
+  if (previous !== generation.status || generation.status === "running") {
+    taskStatus.textContent = (statusText[generation.status] || (() => generation.status))(generation);
+  }
+  taskProgress.value = generation.status === "done" ? 1 : generation.progress || 0;
+  cancelButton.hidden = FINISHED.has(generation.status);
+  renderClock();
+  if (generation.status === "done") showResult(generation);
+}
+
+async function showResult(generation) {
+  taskBox.hidden = true;
+  setBusy(false);
+  const notice = $("result-notice");
+  notice.hidden = !generation.notice;
+  notice.textContent = generation.notice || "";
+  const parts = [generation.voice_name, formatSeconds(generation.duration_seconds)];
+  if (generation.engine) parts.push(`spoken by ${generation.engine}`);
+  $("result-meta").textContent = parts.join(" · ");
+  $("result-text").textContent = generation.text;
+  const audio = $("result-audio");
+  audio.src = generation.audio_url;
+  $("result-download").href = generation.download_url;
+  result.hidden = false;
+  result.dataset.generationId = generation.id;
+  result.focus();
+  const canvas = $("result-waveform");
+  canvas.hidden = false;
+  try {
+    await drawWaveform(canvas, generation.audio_url, audio);
+  } catch {
+    // The player still works; only the picture is missing (e.g. storage without CORS).
+    canvas.hidden = true;
+  }
+}
+
+async function poll() {
+  if (!current || FINISHED.has(current.status)) return;
+  try {
+    const generation = await api(current.status_url);
+    remember(generation);
+    render(generation);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      taskStatus.textContent = "This generation no longer exists (it was deleted).";
+      sessionStorage.removeItem(STORAGE_KEY);
+      cancelButton.hidden = true;
+      setBusy(false);
+      current = null;
+      return;
+    }
+    taskStatus.textContent = "Lost contact with the server; still trying…";
+  }
+  if (current && !FINISHED.has(current.status)) pollTimer = setTimeout(poll, POLL_MS);
+  else finish();
+}
+
+function finish() {
+  clearInterval(clockTimer);
+  clearTimeout(pollTimer);
+  if (current && current.status !== "done") setBusy(false);
+}
+
+function follow(generation) {
+  clearTimeout(pollTimer);
+  clearInterval(clockTimer);
+  result.hidden = true;
+  remember(generation);
+  render(generation);
+  if (!FINISHED.has(generation.status)) {
+    setBusy(true);
+    clockTimer = setInterval(renderClock, 250);
+    pollTimer = setTimeout(poll, POLL_MS);
+  } else {
+    finish();
+  }
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearErrors(form);
+  let firstInvalid = null;
+  if (!voiceSelect.value) firstInvalid = showError(form, "voice_id", "Choose a voice.");
+  const value = text.value.trim();
+  if (!value) firstInvalid = firstInvalid || showError(form, "text", "Type something to say.");
+  else if (characters(value) > maxChars) {
+    firstInvalid = firstInvalid || showError(form, "text", `The text is ${characters(value)} characters long; the limit is ${maxChars}.`);
+  }
+  if (firstInvalid) {
+    firstInvalid.focus();
+    return;
+  }
+  setBusy(true);
+  try {
+    const generation = await api("/api/generate", {
+      method: "POST",
+      json: { voice_id: voiceSelect.value, text: value, language: form.elements.language.value },
+    });
+    follow(generation);
+  } catch (err) {
+    setBusy(false);
+    const control = showApiError(form, err);
+    if (control) control.focus();
+  }
+});
+
+cancelButton.addEventListener("click", async () => {
+  if (!current) return;
+  cancelButton.disabled = true;
+  try {
+    follow(await api(`/api/generations/${current.id}/cancel`, { method: "POST" }));
+  } catch (err) {
+    // 409: it finished first; the next poll shows how.
+    if (!(err instanceof ApiError && err.status === 409)) taskStatus.textContent = err.message;
+  } finally {
+    cancelButton.disabled = false;
+  }
+});
+
+async function start() {
+  const params = new URLSearchParams(window.location.search);
+  const taskId = params.get("task") || sessionStorage.getItem(STORAGE_KEY);
+  let generation = null;
+  if (taskId) {
+    try {
+      generation = await api(`/api/generations/${encodeURIComponent(taskId)}`);
+    } catch {
+      sessionStorage.removeItem(STORAGE_KEY);
+    }
+  }
+  await loadVoices(params.get("voice") || (generation && generation.voice_id));
+  updateCount();
+  if (generation) {
+    text.value = generation.text;
+    updateCount();
+    if ([...form.elements.language.options].some((o) => o.value === generation.language)) {
+      form.elements.language.value = generation.language;
+    }
+    follow(generation);
+  }
+  form.dataset.ready = "true";
+}
+
+start();
