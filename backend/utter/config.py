@@ -19,6 +19,11 @@ class EngineChoice(StrEnum):
     MODAL = "modal"
 
 
+class AsrChoice(StrEnum):
+    AUTO = "auto"  # transcribe references when faster-whisper is installed
+    OFF = "off"
+
+
 class StorageChoice(StrEnum):
     LOCAL = "local"
     R2 = "r2"
@@ -68,6 +73,12 @@ class Settings(BaseSettings):
     modal_token_secret: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_SECRET"))
     modal_app_name: str = "utter-qwen3-tts"
     modal_design_app_name: str = "utter-qwen3-tts-voice-design"
+
+    asr: AsrChoice = Field(AsrChoice.AUTO, description="auto: transcribe references when faster-whisper is installed; off")
+    asr_model: str = Field("", description="faster-whisper size name (e.g. small) or local model directory; "
+                                           "empty means the bundled Whisper tiny.en")
+    asr_device: str = Field("cpu", description="cpu, cuda or auto")
+    asr_compute_type: str = Field("int8", description="CTranslate2 compute type, e.g. int8, float16, auto")
 
     max_upload_mb: int = 50
     min_reference_seconds: float = 10.0

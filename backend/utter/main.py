@@ -9,13 +9,14 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import files, generations, health, voices
-from .config import Settings
+from .config import AsrChoice, Settings
 from .context import AppContext
 from .database import make_engine, make_sessionmaker, migrate
 from .errors import install_error_handlers
 from .generations.worker import WorkerPool
 from .limits import BodySizeLimit
 from .services.storage import Storage, build_storage
+from .services.transcribe import Transcriber, build_transcriber
 from .services.tts.registry import Engine, build_engine
 from .web import pages
 
@@ -23,8 +24,12 @@ log = logging.getLogger("utter")
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
-               storage: Storage | None = None, run_migrations: bool = True) -> FastAPI:
-    """Build the app. Tests may pass a ready engine or storage to share them between apps."""
+               storage: Storage | None = None, transcriber: Transcriber | None = None,
+               run_migrations: bool = True) -> FastAPI:
+    """Build the app. Tests may pass a ready engine, storage or transcriber to share them between apps.
+
+    A transcriber passed in is still switched off by UTTER_ASR=off.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -33,13 +38,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             migrate(settings)
         db = make_engine(settings)
         ctx = AppContext(settings=settings, db=db, sessions=make_sessionmaker(db),
-                         storage=storage or build_storage(settings), engine=engine or build_engine(settings))
+                         storage=storage or build_storage(settings), engine=engine or build_engine(settings),
+                         transcriber=_transcriber(settings, transcriber))
         app.state.ctx = ctx
         pool = WorkerPool(ctx, settings.workers) if settings.workers > 0 else None
         if pool:
             pool.start()
-        log.info("utter.started engine=%s storage=%s database=%s", ctx.engine.info.name, ctx.storage.name,
-                 db.dialect.name)
+        log.info("utter.started engine=%s storage=%s database=%s asr=%s", ctx.engine.info.name, ctx.storage.name,
+                 db.dialect.name, ctx.transcriber.name if ctx.transcriber else "off")
         try:
             yield
         finally:
@@ -59,3 +65,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.include_router(router)
     pages.mount_static(app)
     return app
+
+
+def _transcriber(settings: Settings, given: Transcriber | None) -> Transcriber | None:
+    if settings.asr == AsrChoice.OFF:
+        return None
+    return given or build_transcriber(settings)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, Uuid
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -41,6 +41,11 @@ class VoiceSource(StrEnum):
     DESIGNED = "designed"
 
 
+class TranscriptSource(StrEnum):
+    TYPED = "typed"  # given by the person (at clone time or edited since)
+    AUTOMATIC = "automatic"  # heard by the speech recogniser
+
+
 class GenerationStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -61,7 +66,12 @@ class Voice(Base):
     reference_key: Mapped[str] = mapped_column(Text)
     reference_seconds: Mapped[float] = mapped_column(Float)
     reference_transcript: Mapped[str | None] = mapped_column(Text)
+    transcript_source: Mapped[str | None] = mapped_column(String(16))  # a TranscriptSource; None without transcript
     language: Mapped[str] = mapped_column(String(8), default="auto")
+    # What the recogniser detected when the person left the language on "auto".
+    detected_language: Mapped[str | None] = mapped_column(String(8))
+    # reference_check.Measurements plus the recogniser's findings (heard_text, transcript_match, asr_model).
+    reference_check: Mapped[dict | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(16), default=VoiceSource.UPLOADED)
     description: Mapped[str | None] = mapped_column(Text)
     original_filename: Mapped[str | None] = mapped_column(String(255))

@@ -28,7 +28,12 @@ def clone_voice(
     language: Annotated[str | None, Form(description="Language of the clip (ISO code) or 'auto'")] = None,
     source: Annotated[str | None, Form(description="'uploaded' (default) or 'recorded' for microphone recordings")] = None,
 ) -> VoicePublic:
-    """Create a voice from a reference recording. The audio is checked by decoding it."""
+    """Create a voice from a reference recording.
+
+    The clip is decoded, checked (speech, clipping, noise, level), trimmed of silence at its
+    ends and transcribed when no transcript is given; the response carries the transcript,
+    where it came from and the check's advice. A clip with no speech is refused (audio_no_speech).
+    """
     if audio is None or not audio.filename and audio.size == 0:
         raise UtterError(422, "audio_missing", "Choose an audio file (or record one) for the voice.", field="audio")
     kind = VoiceSource.RECORDED if source == VoiceSource.RECORDED else VoiceSource.UPLOADED
@@ -37,7 +42,8 @@ def clone_voice(
         with open(upload, "wb") as out:
             shutil.copyfileobj(audio.file, out, 1024 * 1024)
         voice = service.create_voice(session, ctx.storage, ctx.settings, name=name, upload=upload,
-                                     filename=audio.filename, transcript=transcript, language=language, source=kind)
+                                     filename=audio.filename, transcript=transcript, language=language, source=kind,
+                                     transcriber=ctx.transcriber)
     return service.to_public(voice, ctx.storage)
 
 

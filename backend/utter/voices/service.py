@@ -7,16 +7,18 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..errors import UtterError, not_found
-from ..models import Generation, GenerationStatus, Voice, VoiceSource, utcnow
-from ..services import audio
+from ..models import Generation, GenerationStatus, TranscriptSource, Voice, VoiceSource, utcnow
+from ..services import audio, reference_check
+from ..services.transcribe import Transcriber, Transcript
 from ..services.storage import Storage, prompt_prefix, reference_key
 from ..validation import clean_language, clean_name, clean_transcript
-from .schemas import VoicePublic, VoiceUpdate
+from .schemas import CheckWarning, ReferenceCheckPublic, VoicePublic, VoiceUpdate
 
 log = logging.getLogger("utter.voices")
 
@@ -30,10 +32,27 @@ def to_public(voice: Voice, storage: Storage) -> VoicePublic:
         reference_url=storage.url(voice.reference_key),
         reference_seconds=round(voice.reference_seconds, 2),
         transcript=voice.reference_transcript,
+        transcript_source=voice.transcript_source,
         language=voice.language,
+        detected_language=voice.detected_language,
+        check=_check_public(voice),
         source=voice.source,
         description=voice.description,
         original_filename=voice.original_filename,
+    )
+
+
+def _check_public(voice: Voice) -> ReferenceCheckPublic | None:
+    check = voice.reference_check
+    if check is None:
+        return None
+    warnings = reference_check.advice(check, transcript=voice.reference_transcript,
+                                      transcript_source=voice.transcript_source)
+    return ReferenceCheckPublic(
+        **{name: check.get(name) for name in ReferenceCheckPublic.model_fields if name not in (
+            "trimmed_seconds", "warnings")},
+        trimmed_seconds=round(check["original_seconds"] - (check["end_seconds"] - check["start_seconds"]), 2),
+        warnings=[CheckWarning(**w) for w in warnings],
     )
 
 
@@ -60,28 +79,78 @@ def check_reference(upload: Path, settings: Settings) -> audio.DecodedAudio:
     return decoded
 
 
+def trim_reference(decoded: audio.DecodedAudio, settings: Settings) -> tuple[np.ndarray, reference_check.Measurements]:
+    """Measure the clip, refuse it if nobody speaks, and cut the silence off its ends.
+
+    The 10-second minimum applies to what is kept: a 12 s upload with 4 s of silence
+    around the speech is too short to clone from.
+    """
+    measured = reference_check.measure(decoded.samples, decoded.sample_rate)
+    samples = reference_check.trim(decoded.samples, decoded.sample_rate, measured)
+    seconds = len(samples) / decoded.sample_rate
+    if seconds < settings.min_reference_seconds:
+        raise UtterError(422, "audio_too_short",
+                         f"After trimming the silence at its start and end, the recording is {seconds:.1f} s long; "
+                         f"a voice needs at least {settings.min_reference_seconds:.0f} s of speech.", field="audio")
+    return samples, measured
+
+
+def transcribe_reference(transcriber: Transcriber | None, samples: np.ndarray, sample_rate: int,
+                         language: str) -> Transcript | None:
+    """What the recogniser hears, or None when there is none (or it failed: cloning goes on without)."""
+    if transcriber is None:
+        return None
+    try:
+        return transcriber.transcribe(samples, sample_rate, language=language)
+    except Exception:  # noqa: BLE001 - a missing transcript is a warning, not a failed clone
+        log.exception("transcribe.failed model=%s", getattr(transcriber, "name", "?"))
+        return None
+
+
 def create_voice(session: Session, storage: Storage, settings: Settings, *, name: str, upload: Path,
                  filename: str | None, transcript: str | None, language: str | None,
-                 source: VoiceSource = VoiceSource.UPLOADED, description: str | None = None) -> Voice:
-    """Validate, normalise and store a reference clip, then record the voice.
+                 source: VoiceSource = VoiceSource.UPLOADED, description: str | None = None,
+                 transcriber: Transcriber | None = None) -> Voice:
+    """Validate, check, trim, transcribe and store a reference clip, then record the voice.
 
-    The file is stored before the row is committed; if anything after that fails
-    the file is removed again, so a failed clone leaves neither file nor row.
+    A typed transcript wins over the automatic one; the recogniser still runs, to say how
+    well the typed words match the clip. The file is stored before the row is committed;
+    if anything after that fails the file is removed again, so a failed clone leaves
+    neither file nor row.
     """
     name = clean_name(name)
     transcript = clean_transcript(transcript)
     language = clean_language(language)
     decoded = check_reference(upload, settings)
+    samples, measured = trim_reference(decoded, settings)
+    heard = transcribe_reference(transcriber, samples, decoded.sample_rate, language)
+    heard_text = " ".join(heard.text.split()) if heard else None
+
+    check = measured.to_json() | {
+        "asr_model": heard.model if heard else None,
+        "heard_text": heard_text,
+        "transcribe_seconds": round(heard.seconds, 2) if heard else None,
+        "transcript_match": None,
+    }
+    transcript_source = None
+    if transcript:
+        transcript_source = TranscriptSource.TYPED
+        if heard is not None:
+            check["transcript_match"] = reference_check.transcript_match(transcript, heard_text or "")
+    elif heard_text:
+        transcript, transcript_source = heard_text, TranscriptSource.AUTOMATIC
 
     voice = Voice(
-        id=uuid.uuid4(), name=name, reference_seconds=decoded.duration, reference_transcript=transcript,
-        language=language, source=source, description=description,
+        id=uuid.uuid4(), name=name, reference_seconds=len(samples) / decoded.sample_rate,
+        reference_transcript=transcript, transcript_source=transcript_source, language=language,
+        detected_language=heard.language if heard and language == "auto" else None, reference_check=check,
+        source=source, description=description,
         original_filename=(Path(filename).name[:255] if filename else None), original_format=decoded.format,
     )
     voice.reference_key = reference_key(str(voice.id))
     with tempfile.TemporaryDirectory(prefix="utter-ref-") as tmp:
         normalised = Path(tmp) / "reference.wav"
-        audio.write_wav(normalised, decoded.samples, decoded.sample_rate)
+        audio.write_wav(normalised, samples, decoded.sample_rate)
         storage.put_file(voice.reference_key, normalised, "audio/wav")
     try:
         session.add(voice)
@@ -90,7 +159,10 @@ def create_voice(session: Session, storage: Storage, settings: Settings, *, name
         session.rollback()
         storage.delete(voice.reference_key)
         raise
-    log.info("voice.created id=%s seconds=%.1f format=%s", voice.id, decoded.duration, decoded.format)
+    log.info("voice.created id=%s seconds=%.1f format=%s transcript=%s warnings=%s", voice.id,
+             voice.reference_seconds, decoded.format, transcript_source,
+             ",".join(w["code"] for w in reference_check.advice(check, transcript=transcript,
+                                                                transcript_source=transcript_source)) or "-")
     return voice
 
 
@@ -120,12 +192,31 @@ def update_voice(session: Session, storage: Storage, voice_id: uuid.UUID, change
         transcript = clean_transcript(change.transcript)
         if transcript != voice.reference_transcript:
             voice.reference_transcript = transcript
+            voice.transcript_source = TranscriptSource.TYPED if transcript else None
+            _rematch(voice)
             # The cached clone prompt was built from the old transcript.
             voice.revision += 1
             _drop_prompts(storage, voice.id)
+        elif transcript and voice.transcript_source == TranscriptSource.AUTOMATIC:
+            # Saved unchanged: the person has confirmed what the recogniser heard.
+            voice.transcript_source = TranscriptSource.TYPED
+            _rematch(voice)
     voice.updated_at = utcnow()
     session.commit()
     return voice
+
+
+def _rematch(voice: Voice) -> None:
+    """Compare an edited transcript with what the recogniser heard at clone time."""
+    check = voice.reference_check
+    if check is None:
+        return
+    heard = check.get("heard_text")
+    match = None
+    if voice.reference_transcript and check.get("asr_model"):
+        match = reference_check.transcript_match(voice.reference_transcript, heard or "")
+    # A new dict, so the JSON column sees the change.
+    voice.reference_check = {**check, "transcript_match": match}
 
 
 def delete_voice(session: Session, storage: Storage, voice_id: uuid.UUID) -> None:
