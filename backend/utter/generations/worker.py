@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,8 @@ log = logging.getLogger("utter.worker")
 REAP_INTERVAL_SECONDS = 5.0
 IDLE_POLL_SECONDS = 1.0
 REMOTE_POLL_SECONDS = 1.0
+# How soon a running task notices it was cancelled or deleted.
+VERIFY_SECONDS = 1.0
 
 
 class TaskLost(Exception):
@@ -102,6 +104,7 @@ class _Lease:
     def __init__(self, ctx: AppContext, generation_id: uuid.UUID, worker_id: str):
         self.ctx, self.generation_id, self.worker_id = ctx, generation_id, worker_id
         self.lost = threading.Event()
+        self._last_verified = time.monotonic()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="utter-lease")
 
@@ -124,6 +127,13 @@ class _Lease:
         self.check()
 
     def check(self) -> None:
+        """Raise TaskLost if the task stopped being ours; asks the database at most once a second."""
+        now = time.monotonic()
+        if not self.lost.is_set() and now - self._last_verified >= VERIFY_SECONDS:
+            self._last_verified = now
+            with self.ctx.sessions() as session:
+                if not queue.renew(session, self.generation_id, self.worker_id, self.ctx.settings.task_lease_seconds):
+                    self.lost.set()
         if self.lost.is_set():
             raise TaskLost
 
@@ -213,9 +223,10 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
     with audio.Mp3Writer(mp3_path, caps.sample_rate) as writer:
         for index, chunk in enumerate(chunks):
             job = SpeechJob(text=chunk, language=generation.language, voice=reference)
-            for piece in engine.synthesize(job, cache):
-                lease.check()
-                writer.write(piece)
+            with closing(engine.synthesize(job, cache)) as pieces:
+                for piece in pieces:
+                    lease.check()
+                    writer.write(piece)
             lease.progress((index + 1) / len(chunks))
     return writer.samples_in / caps.sample_rate
 

@@ -75,9 +75,15 @@ class PiperEngine:
 
         # Piper's length_scale is the inverse of speed.
         config = SynthesisConfig(length_scale=1.0 / max(job.speed, 0.25))
-        with self._lock:
-            for chunk in self._voice.synthesize(job.text, syn_config=config):
-                yield np.asarray(chunk.audio_float_array, dtype=np.float32)
+        chunks = iter(self._voice.synthesize(job.text, syn_config=config))
+        while True:
+            # Hold the lock per sentence, never across a yield: a caller that stops
+            # consuming (a cancelled task) must not keep other generations waiting.
+            with self._lock:
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield np.asarray(chunk.audio_float_array, dtype=np.float32)
 
     def design(self, job: DesignJob) -> np.ndarray:
         raise EngineUnsupported(

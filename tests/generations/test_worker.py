@@ -1,0 +1,122 @@
+"""The worker: failures and cancellations leave no orphan audio; progress is reported per chunk."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from tests.support.app_fixtures import wait_for_generation
+from tests.api.test_bad_input import post_clone
+from utter.services.tts.base import EngineError
+
+
+class FailingAfterFirstPiece:
+    """The real Piper engine, made to fail part-way, as an engine crashing mid-generation would."""
+
+    def __init__(self, engine, error: Exception):
+        self._engine = engine
+        self.info = engine.info
+        self.error = error
+
+    def load(self):
+        self._engine.load()
+
+    def synthesize(self, job, cache=None):
+        pieces = self._engine.synthesize(job, cache)
+        yield next(pieces)
+        raise self.error
+
+    def design(self, job):
+        return self._engine.design(job)
+
+    def close(self):
+        pass
+
+
+class BlockingEngine(FailingAfterFirstPiece):
+    """Speaks the first piece, then waits until the test lets it go on."""
+
+    def __init__(self, engine):
+        super().__init__(engine, RuntimeError("unused"))
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def synthesize(self, job, cache=None):
+        for piece in self._engine.synthesize(job, cache):
+            yield piece
+            self.started.set()
+            self.release.wait(30)
+
+
+LONG_TEXT = "This is the first sentence. " + "Here is another sentence to speak. " * 12
+
+
+def test_engine_failure_leaves_no_file(make_server, piper_engine, speech_clips):
+    engine = FailingAfterFirstPiece(piper_engine, EngineError("engine_oom", "The GPU ran out of memory."))
+    server = make_server(engine=engine)
+    with server.client() as client:
+        voice = post_clone(client, speech_clips["wav"]).json()
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
+        failed = wait_for_generation(client, queued["status_url"])
+    assert failed["status"] == "failed"
+    assert failed["error"] == {"code": "engine_oom", "message": "The GPU ran out of memory."}
+    assert failed["audio_url"] is None
+    assert server.ctx.storage.list_keys("generated") == []
+
+
+def test_unexpected_crash_is_reported_plainly(make_server, piper_engine, speech_clips):
+    server = make_server(engine=FailingAfterFirstPiece(piper_engine, MemoryError()))
+    with server.client() as client:
+        voice = post_clone(client, speech_clips["wav"]).json()
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
+        failed = wait_for_generation(client, queued["status_url"])
+    assert failed["error"]["code"] == "engine_failed" and "MemoryError" in failed["error"]["message"]
+    assert server.ctx.storage.list_keys("generated") == []
+
+
+def test_cancel_while_running_discards_the_audio(make_server, piper_engine, speech_clips):
+    engine = BlockingEngine(piper_engine)
+    server = make_server(engine=engine)
+    with server.client() as client:
+        voice = post_clone(client, speech_clips["wav"]).json()
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
+        assert engine.started.wait(30)
+        assert client.get(queued["status_url"]).json()["status"] == "running"
+        assert client.post(f"/api/generations/{queued['id']}/cancel").json()["status"] == "cancelled"
+        engine.release.set()
+        final = wait_for_generation(client, queued["status_url"])
+        server.stop()  # let the worker finish its abandoned task before looking at storage
+    assert final["status"] == "cancelled"
+    assert server.ctx.storage.list_keys("generated") == []
+
+
+class SteppingEngine(FailingAfterFirstPiece):
+    """Piper with small chunks, where each chunk waits for the test's go-ahead."""
+
+    def __init__(self, engine):
+        super().__init__(engine, RuntimeError("unused"))
+        self.info = replace(engine.info, capabilities=replace(engine.info.capabilities, max_chars_per_call=40))
+        self.entered = threading.Semaphore(0)
+        self.go = threading.Semaphore(0)
+
+    def synthesize(self, job, cache=None):
+        self.entered.release()
+        assert self.go.acquire(timeout=30)
+        yield from self._engine.synthesize(job, cache)
+
+
+def test_progress_is_reported_per_chunk(make_server, piper_engine, speech_clips):
+    engine = SteppingEngine(piper_engine)
+    server = make_server(engine=engine)
+    with server.client() as client:
+        voice = post_clone(client, speech_clips["wav"]).json()
+        text = "The first short sentence. The second short sentence. The third short sentence."
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": text}).json()
+        seen = []
+        for _ in range(3):
+            assert engine.entered.acquire(timeout=30)
+            seen.append(client.get(queued["status_url"]).json()["progress"])
+            engine.go.release()
+        done = wait_for_generation(client, queued["status_url"])
+    assert seen == [0.0, 0.333, 0.667]
+    assert done["status"] == "done" and done["progress"] == 1.0
