@@ -136,6 +136,13 @@ def load_model(source: str, *, device: str = "auto", dtype: str = "auto", attn: 
     require_qwen_tts()
     from qwen_tts import Qwen3TTSModel
 
+    path = Path(source).expanduser()
+    if (path.is_absolute() or path.exists()) and not (path / "config.json").is_file():
+        raise EngineError(
+            "weights_missing",
+            f"No Qwen3-TTS model in {path} (no config.json). Run `utter download-models` where Hugging Face "
+            "is reachable, or point UTTER_QWEN_MODEL at a folder holding the weights.",
+        )
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     tried: list[str] = []
