@@ -133,7 +133,7 @@ def _modal_errors(app_name: str) -> Iterator[None]:
     except mx.FunctionTimeoutError as exc:
         raise EngineError("remote_timeout", "The Modal call ran past its time limit.", retryable=True) from exc
     except mx.AuthError as exc:
-        raise EngineError("modal_auth", f"Modal refused the credentials or found none. {TOKEN_HELP}") from exc
+        raise EngineError("modal_auth", f"Modal could not authenticate ({_first_line(exc)}). {TOKEN_HELP}") from exc
     except mx.NotFoundError as exc:
         raise EngineError(
             "modal_app_not_found",
@@ -148,3 +148,8 @@ def _modal_errors(app_name: str) -> Iterator[None]:
         # other modal.Error: the generation fails with what the GPU side said.
         log.warning("modal.call_failed", exc_info=True)
         raise EngineError("remote_failed", f"The Modal call failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].rstrip(".") if lines else type(exc).__name__

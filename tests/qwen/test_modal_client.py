@@ -1,0 +1,128 @@
+"""ModalEngine without Modal: the real missing-token path, and error mapping with modal's
+own exception classes raised from a stubbed FunctionCall (Modal has no emulator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+modal = pytest.importorskip("modal")
+from modal import exception as mx  # noqa: E402
+
+from utter.config import Settings  # noqa: E402
+from utter.services.tts.base import DesignJob, EngineError, RemoteEngine, SpeechJob, VoiceReference  # noqa: E402
+from utter.services.tts.modal_client import ModalEngine  # noqa: E402
+
+
+@pytest.fixture
+def no_modal_token(monkeypatch, tmp_path):
+    for name in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if modal.config.config.get("token_id"):
+        pytest.skip("a Modal token is configured on this machine")
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return ModalEngine(Settings(data_dir=tmp_path), reason="test")
+
+
+class StubCall:
+    """Stands in for modal.FunctionCall: `get` returns or raises what it was given."""
+
+    def __init__(self, outcome):
+        self.outcome = outcome
+        self.timeouts = []
+
+    def get(self, timeout=None):
+        self.timeouts.append(timeout)
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+@pytest.fixture
+def stub_call(monkeypatch):
+    def install(outcome):
+        call = StubCall(outcome)
+        monkeypatch.setattr(modal.FunctionCall, "from_id", lambda call_id, client=None: call)
+        return call
+
+    return install
+
+
+def job():
+    return SpeechJob("Hello.", "en", VoiceReference("v1", Path("ref.wav"), "Hi.", "1"))
+
+
+def test_engine_shape(engine):
+    assert isinstance(engine, RemoteEngine)
+    caps = engine.info.capabilities
+    assert (engine.info.name, caps.can_clone, caps.can_design, caps.sample_rate) == ("modal", True, True, 24000)
+
+
+def test_missing_token_is_a_clear_error(engine, no_modal_token):
+    """The real modal client, no token: it raises AuthError at once, before any network."""
+    for attempt in (lambda: engine.spawn_speech(job(), b"RIFF"), lambda: engine.spawn_design(DesignJob("Hi.", "en", "Deep."))):
+        with pytest.raises(EngineError) as err:
+            attempt()
+        assert err.value.code == "modal_auth"
+        assert "MODAL_TOKEN_ID" in err.value.message and "MODAL_TOKEN_SECRET" in err.value.message
+
+
+def test_speech_needs_a_voice(engine):
+    with pytest.raises(EngineError) as err:
+        engine.spawn_speech(SpeechJob("Hello.", "en", None), None)
+    assert err.value.code == "voice_required"
+
+
+def test_pending_call_polls_as_none(engine, stub_call):
+    call = stub_call(TimeoutError())
+    assert engine.poll("fc-1") is None
+    assert call.timeouts == [0]
+
+
+def test_finished_call_returns_audio(engine, stub_call):
+    samples = np.linspace(-0.5, 0.5, 480, dtype=np.float32)
+    stub_call({"audio": samples.astype("<f4").tobytes(), "sample_rate": 24000})
+    audio, rate = engine.poll("fc-1")
+    assert rate == 24000 and audio.dtype == np.float32
+    assert np.array_equal(audio, samples)
+
+
+@pytest.mark.parametrize(
+    "raised, code, retryable",
+    [
+        (mx.OutputExpiredError("gone"), "remote_expired", False),
+        (mx.FunctionTimeoutError("too slow"), "remote_timeout", True),
+        (mx.AuthError("Token missing."), "modal_auth", False),
+        (mx.NotFoundError("no such call"), "modal_app_not_found", False),
+        (mx.ConnectionError("Could not connect to the Modal server."), "modal_unreachable", True),
+        (mx.RemoteError("container crashed"), "remote_failed", False),
+        (RuntimeError("CUDA out of memory"), "remote_failed", False),  # re-raised from the container
+    ],
+)
+def test_errors_map_to_engine_errors(engine, stub_call, raised, code, retryable):
+    stub_call(raised)
+    with pytest.raises(EngineError) as err:
+        engine.poll("fc-1")
+    assert (err.value.code, err.value.retryable) == (code, retryable)
+    assert err.value.message
+
+
+def test_remote_engine_error_keeps_its_code(engine, stub_call):
+    """The apps return failures they understand as data, so the code survives the trip."""
+    stub_call({"error": {"code": "unsupported_language", "message": "Language 'sv' is not supported."}})
+    with pytest.raises(EngineError) as err:
+        engine.poll("fc-1")
+    assert err.value.code == "unsupported_language"
+
+
+def test_malformed_result(engine, stub_call):
+    stub_call({"sample_rate": 24000})
+    with pytest.raises(EngineError) as err:
+        engine.poll("fc-1")
+    assert err.value.code == "remote_failed"
