@@ -97,6 +97,9 @@ class Generation(Base):
     language: Mapped[str] = mapped_column(String(8), default="auto")
     status: Mapped[str] = mapped_column(String(16), default=GenerationStatus.QUEUED)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    # Long text is spoken in chunks; each finished chunk's audio is stored at once so it can be streamed.
+    chunks_total: Mapped[int | None] = mapped_column(Integer)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     output_key: Mapped[str | None] = mapped_column(Text)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     error_code: Mapped[str | None] = mapped_column(String(64))
