@@ -1,0 +1,70 @@
+"""Engine selection inputs, optional imports, and the weights download."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from utter.config import Settings
+from utter.services.tts import qwen
+from utter.services.tts.base import EngineError
+from utter.services.tts.qwen_download import download_models
+
+
+def test_registry_imports_no_ml_stack():
+    """The web tier must not pay for torch, qwen-tts or modal unless their engine is chosen."""
+    code = (
+        "import sys, utter.services.tts.registry, utter.services.tts.qwen, utter.services.tts.qwen_download\n"
+        "heavy = [m for m in ('torch', 'qwen_tts', 'modal', 'transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_availability_with_local_weights(tmp_path, tiny_qwen_base_dir):
+    settings = Settings(data_dir=tmp_path, qwen_model=str(tiny_qwen_base_dir))
+    assert str(tiny_qwen_base_dir) in qwen.availability(settings)
+
+
+def test_availability_with_weights_in_models_dir(tmp_path):
+    models = tmp_path / "models"
+    (models / "Qwen3-TTS-12Hz-0.6B-Base").mkdir(parents=True)
+    (models / "Qwen3-TTS-12Hz-0.6B-Base" / "config.json").write_text("{}")
+    settings = Settings(data_dir=tmp_path, models_dir=models)
+    assert "Qwen3-TTS-12Hz-0.6B-Base" in qwen.availability(settings)
+
+
+def test_no_availability_without_weights_or_gpu(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    assert qwen.availability(Settings(data_dir=tmp_path)) is None
+
+
+def test_no_availability_without_qwen_tts(tmp_path, tiny_qwen_base_dir, monkeypatch):
+    monkeypatch.setattr(qwen, "find_spec", lambda name: None)  # as if the extra were not installed
+    assert qwen.availability(Settings(data_dir=tmp_path, qwen_model=str(tiny_qwen_base_dir))) is None
+
+
+def test_download_fails_clearly_offline(tmp_path):
+    """Hugging Face is unreachable here: a plain message, not a stack trace."""
+    settings = Settings(data_dir=tmp_path, qwen_model="Qwen/Qwen3-TTS-12Hz-0.6B-Base")
+    with pytest.raises(EngineError) as err:
+        download_models(settings, which=("base",))
+    assert err.value.code == "download_failed"
+    assert "could not reach Hugging Face" in err.value.message
+    assert "Traceback" not in err.value.message
+    assert str(tmp_path / "models" / "Qwen3-TTS-12Hz-0.6B-Base") in err.value.message
+
+
+def test_download_skips_local_folders(tmp_path, tiny_qwen_base_dir):
+    settings = Settings(data_dir=tmp_path, qwen_model=str(tiny_qwen_base_dir), qwen_design_model="")
+    assert download_models(settings) == [tiny_qwen_base_dir]
+
+
+def test_download_rejects_unknown_kinds(tmp_path):
+    with pytest.raises(EngineError) as err:
+        download_models(Settings(data_dir=tmp_path), which=("custom",))
+    assert err.value.code == "bad_request"
