@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, description="Generation threads in each serving process (0: leave it to `utter worker`)")
     task_lease_seconds: int = Field(120, description="A claimed task whose process stops renewing is retried after this")
     task_max_attempts: int = 2
+    api_key: str = Field("", description="When set, the OpenAI- and ElevenLabs-compatible routes require this key "
+                                         "(Authorization: Bearer, or xi-api-key); empty accepts any key")
 
     @field_validator("database_url")
     @classmethod

@@ -78,6 +78,8 @@ class Voice(Base):
     original_format: Mapped[str | None] = mapped_column(String(16))
     # Bumped whenever the reference audio or transcript changes: keys cached clone prompts.
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # The consent recording that authorised this clone (voices made through OpenAI's custom-voice API).
+    consent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("voice_consents.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -105,6 +107,8 @@ class Generation(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     engine: Mapped[str | None] = mapped_column(String(32))
+    # Speaking rate asked for (1.0 normal); None on rows made before it existed.
+    speed: Mapped[float | None] = mapped_column(Float)
     voice_cloned: Mapped[bool | None] = mapped_column()
     # Task bookkeeping: which process holds it, until when, how often it was tried.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -123,3 +127,18 @@ class Generation(Base):
         Index("ix_generations_status_created", "status", "created_at"),
         Index("ix_generations_created_at", "created_at"),
     )
+
+
+class VoiceConsent(Base):
+    """A recording of the speaker agreeing to be cloned; voices made from it point here and keep it alive."""
+
+    __tablename__ = "voice_consents"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100))
+    language: Mapped[str] = mapped_column(String(35))  # a BCP 47 tag as given, e.g. en-US
+    recording_key: Mapped[str] = mapped_column(Text)
+    recording_seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_voice_consents_created_at", "created_at"),)
