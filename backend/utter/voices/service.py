@@ -15,8 +15,8 @@ from ..config import Settings
 from ..errors import UtterError, not_found
 from ..models import Generation, GenerationStatus, TranscriptSource, Voice, VoiceSource, utcnow
 from ..services import audio, reference_check
-from ..services.transcribe import Transcriber, Transcript
 from ..services.storage import Storage, prompt_prefix, reference_key
+from ..services.transcribe import Transcriber, Transcript
 from ..validation import clean_language, clean_name, clean_transcript
 from .schemas import CheckWarning, ReferenceCheckPublic, VoicePublic, VoiceUpdate
 
