@@ -1,0 +1,110 @@
+"""Restarting the embedded default (SQLite, one `utter serve`): nothing queued is lost.
+
+The lease stays at its default (120 s) on purpose: a restarted process must resume the
+task its predecessor was running at once, because it can tell that predecessor is dead
+(release_orphans), not after the lease runs out.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.processes.cluster import (
+    Queue, assert_each_ran_once, base_env, clone_voice, sigkill, speech_text, stop_all, submit, worker_prefix,
+)
+from tests.support.server import start_process
+from utter.models import GenerationStatus
+from utter.services.storage.local import LocalStorage
+
+pytestmark = pytest.mark.slow
+
+
+def _first_fresh_claim(queue: Queue, prefix: str, timeout: float = 60):
+    """The first task `prefix` claims, seen within one poll of the claim."""
+    return queue.wait(lambda rows: next((r for r in rows if r.status == GenerationStatus.RUNNING
+                                         and (r.worker_id or "").startswith(prefix)), None),
+                      timeout, f"a task claimed by {prefix}", interval=0.02)
+
+
+@pytest.fixture
+def embedded(tmp_path, request):
+    """Environment, queue reader and storage of a default install in tmp_path (no DATABASE_URL set)."""
+    env = base_env("", tmp_path)  # empty DATABASE_URL: the default SQLite file in the data dir
+    queue = Queue(f"sqlite:///{tmp_path / 'utter.db'}")
+    request.addfinalizer(queue.close)
+    return env, queue, LocalStorage(tmp_path / "uploads")
+
+
+def test_sigkill_then_restart_resumes_the_interrupted_task_at_once(embedded, tmp_path, request, speech_clips,
+                                                                   record_property):
+    env, queue, storage = embedded
+    procs = []
+    request.addfinalizer(lambda: stop_all(procs))
+    first = start_process(env, tmp_path, "serve", log_name="first.log")
+    procs.append(first)
+    voice_id = clone_voice(first.url, speech_clips["wav"])
+    ids = [submit(first.url, voice_id, speech_text(i, 3)) for i in range(4)]
+
+    victim = _first_fresh_claim(queue, worker_prefix(first))
+    sigkill(first)
+    assert queue.running_under(worker_prefix(first)), "the task should still be marked running after the kill"
+
+    restarted_at = time.monotonic()
+    second = start_process(env, tmp_path, "serve", log_name="second.log")
+    procs.append(second)
+    up_after = time.monotonic() - restarted_at
+    queue.wait(lambda rows: any(r.id == victim.id and (r.worker_id or "").startswith(worker_prefix(second))
+                                for r in rows), timeout=30, what="the interrupted task resumed")
+    resumed_after = time.monotonic() - restarted_at
+    rows = queue.wait_all_finished(timeout=180)
+    record_property("restart_up_s", round(up_after, 2))
+    record_property("resumed_after_restart_s", round(resumed_after, 2))
+    print(f"\n[sqlite restart] server up {up_after:.2f} s after restart; interrupted task resumed "
+          f"{resumed_after:.2f} s after restart (lease is {120} s)")
+
+    assert {str(r.id) for r in rows} == set(ids)
+    assert all(r.status == GenerationStatus.DONE for r in rows)
+    assert {r.id: r.attempts for r in rows} == {r.id: 2 if r.id == victim.id else 1 for r in rows}
+    assert_each_ran_once(rows, [first.log(), second.log()], storage.list_keys("generated"))
+    assert "queue.orphans_released count=1" in second.log()
+    # Far below the 120 s lease: the restart recognised its dead predecessor.
+    assert resumed_after < 20
+
+
+def test_sigterm_finishes_the_running_task_and_restart_runs_the_rest(embedded, tmp_path, request, speech_clips,
+                                                                     record_property):
+    env, queue, storage = embedded
+    procs = []
+    request.addfinalizer(lambda: stop_all(procs))
+    first = start_process(env, tmp_path, "serve", log_name="first.log")
+    procs.append(first)
+    voice_id = clone_voice(first.url, speech_clips["wav"])
+    ids = [submit(first.url, voice_id, speech_text(i, 3)) for i in range(3)]
+
+    in_flight = _first_fresh_claim(queue, worker_prefix(first))
+    asked_at = time.monotonic()
+    first.process.send_signal(signal.SIGTERM)
+    # uvicorn re-raises the signal once its graceful shutdown is complete, so -SIGTERM is a clean exit.
+    assert first.process.wait(30) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in first.log()
+    stopped_after = time.monotonic() - asked_at
+    record_property("graceful_stop_s", round(stopped_after, 2))
+    print(f"\n[sqlite SIGTERM] stopped {stopped_after:.2f} s after SIGTERM")
+
+    # A graceful stop finishes the task in hand and leaves the rest queued, holding nothing.
+    after_stop = {r.id: r for r in queue.rows()}
+    assert after_stop[in_flight.id].status == GenerationStatus.DONE
+    assert not [r for r in after_stop.values() if r.status == GenerationStatus.RUNNING]
+    assert any(r.status == GenerationStatus.QUEUED for r in after_stop.values())
+
+    second = start_process(env, tmp_path, "serve", log_name="second.log")
+    procs.append(second)
+    rows = queue.wait_all_finished(timeout=180)
+    assert {str(r.id) for r in rows} == set(ids)
+    assert all(r.status == GenerationStatus.DONE for r in rows)
+    # Nothing was retried: a graceful stop costs no attempts.
+    assert {r.attempts for r in rows} == {1}
+    assert_each_ran_once(rows, [first.log(), second.log()], storage.list_keys("generated"))
