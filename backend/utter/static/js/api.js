@@ -101,6 +101,12 @@ export function formatSeconds(seconds) {
   return `${m}:${String(s).padStart(2, "0")}`;
 }
 
+/** A length of audio: "3.6 s" under a minute, "2:05" above. */
+export function formatDuration(seconds) {
+  if (seconds == null || !Number.isFinite(seconds)) return "";
+  return seconds < 60 ? `${seconds.toFixed(1)} s` : formatSeconds(seconds);
+}
+
 export function formatBytes(bytes) {
   if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
@@ -127,6 +133,17 @@ export function confirmDelete(message) {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
     dialog.showModal();
   });
+}
+
+/** Fill a <ul> with the advice from a voice's reference check (nothing when all is well). */
+export function renderAdvice(list, voice) {
+  const warnings = (voice.check && voice.check.warnings) || [];
+  list.replaceChildren(...warnings.map((warning) => {
+    const item = document.createElement("li");
+    item.textContent = warning.message;
+    return item;
+  }));
+  list.hidden = warnings.length === 0;
 }
 
 export const sourceLabels = { uploaded: "Uploaded", recorded: "Recorded", designed: "Designed" };

@@ -1,5 +1,5 @@
 // /clone: choose, drop or record a clip; check it like the server does; upload with progress.
-import { clearErrors, formatBytes, formatSeconds, showApiError, showError, upload } from "./api.js";
+import { clearErrors, formatBytes, formatDuration, formatSeconds, renderAdvice, showApiError, showError, upload } from "./api.js";
 import { decodeAudio } from "./waveform.js";
 
 const form = document.getElementById("clone-form");
@@ -70,9 +70,9 @@ async function useClip(file, source) {
     previewUrl = URL.createObjectURL(file);
     chosenAudio.src = previewUrl;
     $("chosen-name").textContent = file.name;
-    $("chosen-meta").textContent = `· ${formatSeconds(duration)} · ${formatBytes(file.size)}`;
+    $("chosen-meta").textContent = `· ${formatDuration(duration)} · ${formatBytes(file.size)}`;
     chosenBox.hidden = false;
-    status.textContent = `${source === "recorded" ? "Recording" : "File"} ready: ${formatSeconds(duration)} of audio.`;
+    status.textContent = `${source === "recorded" ? "Recording" : "File"} ready: ${formatDuration(duration)} of audio.`;
   } catch (message) {
     if (source === "uploaded") fileInput.value = "";
     status.textContent = "";
@@ -237,7 +237,7 @@ form.addEventListener("submit", async (event) => {
     const voice = await upload("/api/clone", data, (fraction) => {
       const percent = Math.round(fraction * 100);
       progressBar.value = percent;
-      progressText.textContent = fraction < 1 ? `Uploading… ${percent}%` : "Uploaded. Checking the audio…";
+      progressText.textContent = fraction < 1 ? `Uploading… ${percent}%` : "Uploaded. Checking and transcribing the audio…";
     });
     showResult(voice);
   } catch (err) {
@@ -254,7 +254,12 @@ function showResult(voice) {
   form.hidden = true;
   const result = $("clone-result");
   $("result-name").textContent = voice.name;
-  $("result-meta").textContent = `· ${formatSeconds(voice.reference_seconds)} reference`;
+  $("result-meta").textContent = `· ${formatDuration(voice.reference_seconds)} reference`;
+  const transcript = $("result-transcript");
+  transcript.hidden = !voice.transcript;
+  $("result-transcript-label").textContent = voice.transcript_source === "automatic" ? "Heard (automatic transcript):" : "Transcript:";
+  $("result-transcript-text").textContent = voice.transcript || "";
+  renderAdvice($("result-advice"), voice);
   $("result-audio").src = voice.reference_url;
   $("result-generate").href = `/generate?voice=${encodeURIComponent(voice.id)}`;
   result.hidden = false;

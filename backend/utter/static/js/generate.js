@@ -1,6 +1,6 @@
 // /generate: choose a voice, type, submit; follow the task by polling; play, see and download the result.
 // The running task's id lives in the URL (?task=) and sessionStorage, so a reload picks it up again.
-import { ApiError, api, clearErrors, formatSeconds, parseDate, showApiError, showError } from "./api.js";
+import { ApiError, api, clearErrors, formatDuration, formatSeconds, parseDate, showApiError, showError } from "./api.js";
 import { drawWaveform } from "./waveform.js";
 
 const POLL_MS = 500;
@@ -79,10 +79,12 @@ function renderClock() {
   taskElapsed.textContent = seconds < 60 ? `${Math.floor(seconds)} s` : formatSeconds(seconds);
 }
 
+const engineNames = { piper: "Piper", qwen: "Qwen3-TTS", modal: "Qwen3-TTS on Modal" };
+
 const statusText = {
   queued: () => "Queued — waiting for a free worker.",
   running: (g) => (g.progress > 0 ? `Generating… ${Math.round(g.progress * 100)}% done.` : "Generating…"),
-  done: (g) => `Done. ${formatSeconds(g.duration_seconds)} of speech.`,
+  done: (g) => `Done. ${formatDuration(g.duration_seconds)} of speech.`,
   failed: (g) => `Failed: ${g.error ? g.error.message : "the engine reported an error."}`,
   cancelled: () => "Cancelled.",
 };
@@ -109,8 +111,8 @@ async function showResult(generation) {
   const notice = $("result-notice");
   notice.hidden = !generation.notice;
   notice.textContent = generation.notice || "";
-  const parts = [generation.voice_name, formatSeconds(generation.duration_seconds)];
-  if (generation.engine) parts.push(`spoken by ${generation.engine}`);
+  const parts = [generation.voice_name, formatDuration(generation.duration_seconds)];
+  if (generation.engine) parts.push(`spoken by ${engineNames[generation.engine] || generation.engine}`);
   $("result-meta").textContent = parts.join(" · ");
   $("result-text").textContent = generation.text;
   const audio = $("result-audio");
@@ -192,6 +194,7 @@ form.addEventListener("submit", async (event) => {
       json: { voice_id: voiceSelect.value, text: value, language: form.elements.language.value },
     });
     follow(generation);
+    taskBox.scrollIntoView({ block: "nearest" });
   } catch (err) {
     setBusy(false);
     const control = showApiError(form, err);

@@ -1,5 +1,5 @@
 // /history: past generations, newest first, a page at a time (?page=N).
-import { api, confirmDelete, formatDate, formatSeconds } from "./api.js";
+import { api, confirmDelete, formatDate, formatDuration } from "./api.js";
 
 const PAGE_SIZE = 10;
 const $ = (id) => document.getElementById(id);
@@ -30,7 +30,7 @@ function renderGeneration(generation) {
   item.querySelector(".badge").textContent = statusLabels[generation.status] || generation.status;
   item.querySelector(".badge").dataset.status = generation.status;
   const meta = [formatDate(generation.created_at)];
-  if (generation.duration_seconds != null) meta.push(formatSeconds(generation.duration_seconds));
+  if (generation.duration_seconds != null) meta.push(formatDuration(generation.duration_seconds));
   if (generation.engine) meta.push(generation.engine);
   if (generation.voice_cloned === false) meta.push("built-in voice, not cloned");
   item.querySelector(".meta").textContent = meta.join(" · ");

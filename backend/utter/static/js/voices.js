@@ -1,5 +1,5 @@
 // /voices: the library. List (with ?search=), rename inline, delete after confirmation.
-import { api, clearErrors, confirmDelete, formatDate, formatSeconds, showError, sourceLabels } from "./api.js";
+import { api, clearErrors, confirmDelete, formatDate, formatDuration, renderAdvice, showError, sourceLabels } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const list = $("voice-list");
@@ -16,7 +16,7 @@ function renderVoice(voice) {
   title.id = `voice-${voice.id}`;
   item.querySelector("article").setAttribute("aria-labelledby", title.id);
   item.querySelector(".badge").textContent = sourceLabels[voice.source] || voice.source;
-  const meta = [`Added ${formatDate(voice.created_at)}`, `${formatSeconds(voice.reference_seconds)} reference`];
+  const meta = [`Added ${formatDate(voice.created_at)}`, `${formatDuration(voice.reference_seconds)} reference`];
   if (voice.language && voice.language !== "auto") meta.push(voice.language.toUpperCase());
   if (voice.original_filename) meta.push(voice.original_filename);
   item.querySelector(".meta").textContent = meta.join(" · ");
@@ -30,7 +30,11 @@ function renderVoice(voice) {
   if (voice.transcript) {
     item.querySelector(".transcript").hidden = false;
     item.querySelector(".transcript-text").textContent = voice.transcript;
+    if (voice.transcript_source === "automatic") item.querySelector(".transcript-label").textContent = "Transcript (automatic):";
   }
+  const advice = item.querySelector(".advice");
+  renderAdvice(advice, voice);
+  advice.setAttribute("aria-label", `Advice about the recording of ${voice.name}`);
   const generate = item.querySelector(".generate-link");
   generate.href = `/generate?voice=${encodeURIComponent(voice.id)}`;
   generate.setAttribute("aria-label", `Generate with ${voice.name}`);
