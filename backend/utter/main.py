@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import files, generations, health, voices
+from .compat import elevenlabs, openai
 from .config import AsrChoice, Settings
 from .context import AppContext
 from .database import make_engine, make_sessionmaker, migrate
@@ -61,7 +62,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.add_middleware(BodySizeLimit, max_upload_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
-    for router in (voices.router, generations.router, health.router, files.router, pages.router):
+    for router in (voices.router, generations.router, health.router, files.router, openai.router,
+                   elevenlabs.router, pages.router):
         app.include_router(router)
     pages.mount_static(app)
     return app

@@ -1,0 +1,140 @@
+"""What both compatible APIs share: finding a voice, queueing speech, and streaming it in a format.
+
+Speech asked for through either API is an ordinary generation: a row in the task queue
+that the same workers run, listed in /history and /api/generations. The response
+streams that generation's MP3 as the worker produces it, re-encoded on the way when
+another format was asked for.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..context import AppContext
+from ..errors import UtterError
+from ..generations import queue
+from ..models import Generation, GenerationStatus, Voice
+from ..validation import clean_language
+from .formats import OutputFormat, transcode_stream
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+POLL_SECONDS = 0.1
+# A generation still unfinished after this is reported as failed to the caller (it goes on in the queue).
+WAIT_LIMIT_SECONDS = 600
+
+
+def find_voice(session: Session, reference: str) -> Voice:
+    """A voice by id, or else by name (case-insensitive; the newest wins when names repeat)."""
+    reference = (reference or "").strip()
+    try:
+        voice = session.get(Voice, uuid.UUID(reference))
+    except ValueError:
+        voice = session.scalars(select(Voice).where(func.lower(Voice.name) == reference.lower())
+                                .order_by(Voice.created_at.desc()).limit(1)).first()
+    if voice is None:
+        raise UtterError(404, "voice_not_found",
+                         f"No voice {reference!r} exists in this Utter library. Use the id or name of a voice you "
+                         "cloned (GET /v1/voices or /api/voices lists them).", field="voice")
+    return voice
+
+
+def check_speed(speed: float | None) -> float:
+    speed = 1.0 if speed is None else float(speed)
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise UtterError(422, "speed_out_of_range",
+                         f"speed must be between {MIN_SPEED} and {MAX_SPEED} (1.0 is normal); got {speed}.",
+                         field="speed")
+    return speed
+
+
+def submit_speech(session: Session, ctx: AppContext, voice: Voice, text: str, *, language: str | None,
+                  speed: float, text_field: str) -> Generation:
+    """Queue speech as an ordinary generation, held to the same limits as POST /api/generate."""
+    settings = ctx.settings
+    text = (text or "").strip()
+    if not text:
+        raise UtterError(422, "text_empty", "The text to speak is empty.", field=text_field)
+    if len(text) > settings.max_text_chars:
+        raise UtterError(422, "text_too_long",
+                         f"The text is {len(text)} characters long; this server's limit is "
+                         f"{settings.max_text_chars} (UTTER_MAX_TEXT_CHARS).", field=text_field)
+    if queue.queued_count(session) >= settings.max_queue:
+        raise UtterError(503, "queue_full",
+                         f"{settings.max_queue} generations are already waiting. Try again in a minute.",
+                         headers={"Retry-After": "30"})
+    generation = Generation(id=uuid.uuid4(), voice_id=voice.id, voice_name=voice.name, text=text,
+                            language=language_for(ctx, language), status=GenerationStatus.QUEUED,
+                            engine=ctx.engine.info.name, speed=speed)
+    session.add(generation)
+    session.commit()
+    ctx.wake.set()
+    return generation
+
+
+def language_for(ctx: AppContext, code: str | None) -> str:
+    """An ISO 639-1 code (or a BCP 47 tag such as en-US) the engine speaks, else auto.
+
+    Both APIs treat the language as a hint that is ignored when the model cannot use it.
+    """
+    base = (code or "auto").split("-")[0].split("_")[0]
+    try:
+        return clean_language(base, ctx.engine.info.capabilities.languages)
+    except UtterError:
+        return "auto"
+
+
+def generation_mp3(ctx: AppContext, generation_id: uuid.UUID) -> Iterator[bytes]:
+    """The generation's MP3 bytes: waits until the worker finishes it, then reads the stored file."""
+    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    while True:
+        with ctx.sessions() as session:
+            generation = session.get(Generation, generation_id)
+            status = generation.status if generation else None
+            key, code, message = (generation.output_key, generation.error_code, generation.error_message) \
+                if generation else (None, None, None)
+        if status == GenerationStatus.DONE and key:
+            yield from ctx.storage.iter_chunks(key)
+            return
+        if status is None:
+            raise UtterError(404, "generation_not_found", "The generation was deleted before it finished.")
+        if status == GenerationStatus.CANCELLED:
+            raise UtterError(409, "generation_cancelled", "The generation was cancelled before it finished.")
+        if status == GenerationStatus.FAILED:
+            raise UtterError(404 if code == "voice_deleted" else 500, code or "engine_failed",
+                             message or "Speech generation failed.")
+        if time.monotonic() > deadline:
+            raise UtterError(504, "generation_timeout",
+                             f"The speech was not ready within {WAIT_LIMIT_SECONDS} s; it is still in the queue "
+                             f"as generation {generation_id}.")
+        time.sleep(POLL_SECONDS)
+
+
+def audio_stream(ctx: AppContext, generation: Generation, fmt: OutputFormat) -> Iterator[bytes]:
+    """The generation's audio in `fmt`, as it is made.
+
+    The first piece is waited for here, so a generation that fails before any audio
+    exists is still answered with an error status rather than a 200 and a cut stream.
+    """
+    chunks = transcode_stream(generation_mp3(ctx, generation.id), fmt)
+    first = next(chunks, b"")
+    return itertools.chain([first], chunks)
+
+
+def speech_headers(ctx: AppContext, generation: Generation, instructions: str | None = None) -> dict[str, str]:
+    """Which engine spoke, and whether it really spoke in the cloned voice (Piper cannot clone)."""
+    headers = {
+        "X-Utter-Engine": ctx.engine.info.name,
+        "X-Utter-Voice-Cloned": "true" if ctx.engine.info.capabilities.can_clone else "false",
+        "X-Utter-Generation-Id": str(generation.id),
+        "Cache-Control": "no-store",
+    }
+    if instructions:
+        # No engine in Utter takes style instructions yet; say so rather than pretend.
+        headers["X-Utter-Instructions"] = "ignored"
+    return headers
