@@ -222,7 +222,7 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
     cache = StoragePromptCache(ctx.storage)
     with audio.Mp3Writer(mp3_path, caps.sample_rate) as writer:
         for index, chunk in enumerate(chunks):
-            job = SpeechJob(text=chunk, language=generation.language, voice=reference)
+            job = SpeechJob(text=chunk, language=generation.language, voice=reference, speed=generation.speed or 1.0)
             with closing(engine.synthesize(job, cache)) as pieces:
                 for piece in pieces:
                     lease.check()
