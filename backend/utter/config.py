@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     max_upload_mb: int = 50
     min_reference_seconds: float = 10.0
     max_reference_seconds: float = 300.0
-    max_text_chars: int = 500
+    max_text_chars: int = Field(5000, description="Longest text per generation; long text is spoken chunk by chunk")
     max_queue: int = Field(100, description="Generations allowed to wait; beyond this POST answers 503")
     workers: int = Field(1, description="Generation threads in each serving process (0: leave it to `utter worker`)")
     task_lease_seconds: int = Field(120, description="A claimed task whose process stops renewing is retried after this")

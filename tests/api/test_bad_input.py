@@ -150,7 +150,7 @@ def voice(client, speech_clips):
     ({"voice_id": "not-a-uuid", "text": "Hello"}, 422, "invalid_voice_id", "voice_id"),
     ({"voice_id": str(uuid.uuid4()), "text": "Hello"}, 404, "voice_not_found", "voice_id"),
     ({"voice_id": "VOICE", "text": "   "}, 422, "text_empty", "text"),
-    ({"voice_id": "VOICE", "text": "x" * 501}, 422, "text_too_long", "text"),
+    ({"voice_id": "VOICE", "text": "x" * 5001}, 422, "text_too_long", "text"),
     ({"voice_id": "VOICE", "text": "Hi", "language": "zz"}, 422, "language_unknown", "language"),
     ({"voice_id": "VOICE", "text": "Hi", "language": "de"}, 422, "language_unsupported", "language"),
 ])

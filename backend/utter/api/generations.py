@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from ..errors import ErrorResponse, UtterError
 from ..generations import service
+from ..generations.streaming import iter_generation_mp3
 from ..generations.schemas import GenerateRequest, GenerationPublic, GenerationsPublic
 from ..models import GenerationStatus
 from ..services.storage.local import LocalStorage
@@ -51,6 +52,21 @@ def cancel_generation(generation_id: str, ctx: ContextDep, session: SessionDep) 
 def delete_generation(generation_id: str, ctx: ContextDep, session: SessionDep) -> Response:
     service.delete(session, ctx, generation_id)
     return Response(status_code=204)
+
+
+@router.get("/generations/{generation_id}/stream", response_class=StreamingResponse,
+            responses={200: {"content": {"audio/mpeg": {}}}, 409: {"model": ErrorResponse}})
+def stream_generation(generation_id: str, ctx: ContextDep, session: SessionDep) -> StreamingResponse:
+    """The MP3 as it is being spoken: each chunk arrives as soon as it is ready (a finished one replays whole).
+
+    Browsers can play this URL directly in an <audio> element while the generation runs.
+    """
+    generation = service.get(session, generation_id)
+    if generation.status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED):
+        raise UtterError(409, "generation_not_ready", f"This generation has no audio ({generation.status}).")
+    session.close()  # the stream can last minutes; don't hold a pooled connection for it
+    return StreamingResponse(iter_generation_mp3(ctx, generation.id), media_type="audio/mpeg",
+                             headers={"Cache-Control": "no-store", "X-Utter-Engine": generation.engine or ""})
 
 
 @router.get("/generations/{generation_id}/audio", response_class=Response,

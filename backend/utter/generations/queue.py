@@ -114,6 +114,7 @@ def claim(session: Session, worker_id: str, lease_seconds: int, max_attempts: in
             update(Generation)
             .where(Generation.id == generation_id, runnable)
             .values(status=GenerationStatus.RUNNING, worker_id=worker_id, attempts=Generation.attempts + 1,
+                    chunks_done=0, progress=0.0,
                     lease_expires_at=now + timedelta(seconds=lease_seconds),
                     started_at=func.coalesce(Generation.started_at, now))
             .execution_options(synchronize_session=False)
@@ -150,12 +151,15 @@ def finish(session: Session, generation_id: uuid.UUID, worker_id: str, **values)
     return result.rowcount == 1
 
 
-def set_progress(session: Session, generation_id: uuid.UUID, worker_id: str, progress: float, lease_seconds: int) -> bool:
+def set_chunks(session: Session, generation_id: uuid.UUID, worker_id: str, done: int, total: int,
+               lease_seconds: int) -> bool:
+    """Record that `done` of `total` chunks are spoken and stored (this also renews the lease)."""
     result = session.execute(
         update(Generation)
         .where(Generation.id == generation_id, Generation.worker_id == worker_id,
                Generation.status == GenerationStatus.RUNNING)
-        .values(progress=progress, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .values(chunks_done=done, chunks_total=total, progress=done / total,
+                lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
         .execution_options(synchronize_session=False)
     )
     session.commit()

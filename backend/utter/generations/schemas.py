@@ -21,6 +21,9 @@ class GenerationPublic(BaseModel):
     id: uuid.UUID
     status: str = Field(description="queued, running, done, failed or cancelled")
     progress: float = Field(description="0 to 1")
+    chunks_done: int = Field(0, description="Chunks of the text spoken so far")
+    chunks_total: int | None = Field(None, description="Chunks the text was split into (known once it starts)")
+    stream_url: str = Field(description="The MP3 as it is spoken; plays before the whole text is done")
     status_url: str
     voice_id: uuid.UUID | None
     voice_name: str

@@ -11,6 +11,7 @@ import io
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -129,11 +130,11 @@ class Mp3Writer:
     and written before the next one comes.
     """
 
-    def __init__(self, path: Path, input_rate: int, *, bitrate: int = OUTPUT_BITRATE):
-        self.path = path
+    def __init__(self, target: Path | BinaryIO, input_rate: int, *, bitrate: int = OUTPUT_BITRATE):
         self.input_rate = input_rate
         self.samples_in = 0
-        self._container = av.open(str(path), mode="w", format="mp3")
+        # A file object lets the caller see the encoded bytes as they are produced (streaming).
+        self._container = av.open(target if not isinstance(target, Path) else str(target), mode="w", format="mp3")
         self._stream = self._container.add_stream("libmp3lame", rate=OUTPUT_SAMPLE_RATE, layout="mono")
         self._stream.bit_rate = bitrate
         self._resampler = av.AudioResampler(format="s16p", layout="mono", rate=OUTPUT_SAMPLE_RATE)
@@ -190,6 +191,36 @@ class Mp3Writer:
             self.close()
         else:
             self.abort()
+
+
+class SegmentingFile:
+    """A write-only file that keeps everything on disk and hands out what was written since the last cut.
+
+    Given to Mp3Writer, the pieces it hands out are consecutive parts of one MP3 stream:
+    concatenated they are the whole file, so a listener can start on the first part.
+    It has no seek(), so the MP3 muxer writes a plain stream without a header to patch later.
+    """
+
+    def __init__(self, path: Path):
+        self._file = open(path, "wb")
+        self._pending = bytearray()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._file.write(data)
+        self._pending += data
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def cut(self) -> bytes:
+        piece, self._pending = bytes(self._pending), bytearray()
+        return piece
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def probe_duration(path: Path) -> float:

@@ -45,14 +45,20 @@ def _is_cjk(char: str) -> bool:
     return char in "。！？"
 
 
-def chunk_text(text: str, max_chars: int) -> list[str]:
-    """Group sentences into chunks of at most `max_chars`, splitting over-long sentences."""
+def chunk_text(text: str, max_chars: int, first_max_chars: int | None = None) -> list[str]:
+    """Group sentences into chunks of at most `max_chars`, splitting over-long sentences.
+
+    `first_max_chars` keeps the first chunk short, so the first audio is ready about as
+    fast for a 5,000-character article as for a single sentence.
+    """
     chunks: list[str] = []
     current = ""
+    limit = min(first_max_chars or max_chars, max_chars)
     for sentence in split_sentences(text):
-        for piece in _split_long(sentence, max_chars):
-            if current and len(current) + 1 + len(piece) > max_chars:
+        for piece in _split_long(sentence, limit if not chunks and not current else max_chars):
+            if current and len(current) + 1 + len(piece) > limit:
                 chunks.append(current)
+                limit = max_chars
                 current = piece
             else:
                 current = f"{current} {piece}".strip()

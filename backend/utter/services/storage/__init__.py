@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ...config import Settings, StorageChoice
-from .base import Storage, StorageError, ObjectMissing, generated_key, prompt_key, prompt_prefix, reference_key
+from .base import Storage, StorageError, ObjectMissing, generated_key, prompt_key, prompt_prefix, reference_key, segment_key, segment_prefix
 
-__all__ = ["Storage", "StorageError", "ObjectMissing", "build_storage", "generated_key", "prompt_key", "prompt_prefix", "reference_key"]
+__all__ = ["Storage", "StorageError", "ObjectMissing", "build_storage", "generated_key", "prompt_key", "prompt_prefix", "segment_key", "segment_prefix", "reference_key"]
 
 
 def build_storage(settings: Settings) -> Storage:

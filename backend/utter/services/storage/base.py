@@ -34,6 +34,15 @@ def generated_key(generation_id: str) -> str:
     return f"generated/{generation_id}.mp3"
 
 
+def segment_prefix(generation_id: str) -> str:
+    """Where a running generation keeps the audio of its finished chunks, for streaming."""
+    return f"streams/{generation_id}/"
+
+
+def segment_key(generation_id: str, index: int) -> str:
+    return f"{segment_prefix(generation_id)}{index:05d}.mp3"
+
+
 def prompt_prefix(voice_id: str) -> str:
     return f"prompts/{voice_id}/"
 
