@@ -14,6 +14,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .services.storage.base import StorageError
+
+# A bucket that cannot be reached is the server's trouble, not the request's: 503 tells clients to retry.
+_STORAGE_STATUS = {"storage_unavailable": 503, "object_missing": 404, "invalid_key": 400}
+
 
 class UtterError(Exception):
     def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
@@ -62,6 +67,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UtterError)
     async def _utter(_request: Request, exc: UtterError) -> JSONResponse:
         return error_json(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+    @app.exception_handler(StorageError)
+    async def _storage(_request: Request, exc: StorageError) -> JSONResponse:
+        status = _STORAGE_STATUS.get(exc.code, 503)
+        logging.getLogger("utter.api").warning("request.storage_error code=%s message=%s", exc.code, exc.message)
+        headers = {"Retry-After": "30"} if status == 503 else None
+        return error_json(status, exc.code, exc.message, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
