@@ -17,11 +17,13 @@ from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import func
 
 from ..context import AppContext
 from ..models import Generation, GenerationStatus, Voice
 from ..services import audio
-from ..services.storage import ObjectMissing, StorageError, generated_key
+from ..services.storage import ObjectMissing, StorageError, generated_key, segment_key, segment_prefix
+from ..services.stitch import ChunkStitcher
 from ..services.text import chunk_text
 from ..services.tts.base import EngineError, RemoteEngine, SpeechJob, VoiceReference
 from .prompt_cache import StoragePromptCache
@@ -119,10 +121,10 @@ class _Lease:
             except Exception:
                 log.exception("lease.renew_failed id=%s", self.generation_id)
 
-    def progress(self, value: float) -> None:
+    def chunk_done(self, done: int, total: int) -> None:
         with self.ctx.sessions() as session:
-            if not queue.set_progress(session, self.generation_id, self.worker_id, value,
-                                      self.ctx.settings.task_lease_seconds):
+            if not queue.set_chunks(session, self.generation_id, self.worker_id, done, total,
+                                    self.ctx.settings.task_lease_seconds):
                 self.lost.set()
         self.check()
 
@@ -180,18 +182,22 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
         with ctx.sessions() as session:
             done = queue.finish(
                 session, generation_id, worker_id, status=GenerationStatus.DONE, output_key=key,
-                duration_seconds=duration, progress=1.0, engine=engine_name,
+                duration_seconds=duration, progress=1.0, chunks_total=func.coalesce(Generation.chunks_total, 1),
+                chunks_done=func.coalesce(Generation.chunks_total, 1), engine=engine_name,
                 voice_cloned=ctx.engine.info.capabilities.can_clone,
                 synthesis_seconds=time.perf_counter() - started,
             )
         if not done:
             raise TaskLost
+        _drop_segments(ctx, generation_id)
         log.info("generation.done id=%s seconds=%.2f engine=%s", generation_id, duration, engine_name)
     except TaskLost:
         ctx.storage.delete(key)
+        _drop_segments(ctx, generation_id)
         log.info("generation.abandoned id=%s (cancelled, deleted or taken over)", generation_id)
     except EngineError as exc:
         ctx.storage.delete(key)
+        _drop_segments(ctx, generation_id)
         fail(exc.code, exc.message)
     except ObjectMissing:
         fail("reference_missing", "The voice's reference recording is missing from storage; clone the voice again.")
@@ -201,9 +207,11 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
         fail(exc.code, exc.message)
         with suppress(StorageError):
             ctx.storage.delete(key)
+            _drop_segments(ctx, generation_id)
     except Exception as exc:
         log.exception("generation.crashed id=%s", generation_id)
         ctx.storage.delete(key)
+        _drop_segments(ctx, generation_id)
         fail("engine_failed", f"Speech generation failed unexpectedly ({type(exc).__name__}). Try again.")
 
 
@@ -216,22 +224,49 @@ def _reference_for(ctx: AppContext, voice: Voice, tmp: Path) -> VoiceReference |
                           version=f"r{voice.revision}")
 
 
+FIRST_CHUNK_CHARS = 120
+
+
 def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReference | None, mp3_path: Path,
                lease: _Lease) -> float:
+    """Speak the text chunk by chunk; store each chunk's MP3 bytes as soon as it is encoded.
+
+    Only one chunk's audio is in memory at a time, so memory stays flat however long
+    the text is, and /stream can play the first chunk while the rest is being spoken.
+    """
     engine = ctx.engine
     engine.load()
     caps = engine.info.capabilities
-    chunks = chunk_text(generation.text, caps.max_chars_per_call)
+    chunks = chunk_text(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
     cache = StoragePromptCache(ctx.storage)
-    with audio.Mp3Writer(mp3_path, caps.sample_rate) as writer:
-        for index, chunk in enumerate(chunks):
-            job = SpeechJob(text=chunk, language=generation.language, voice=reference, speed=generation.speed or 1.0)
-            with closing(engine.synthesize(job, cache)) as pieces:
-                for piece in pieces:
-                    lease.check()
-                    writer.write(piece)
-            lease.progress((index + 1) / len(chunks))
+    stitcher = ChunkStitcher(caps.sample_rate)
+    generation_id = str(generation.id)
+    lease.chunk_done(0, len(chunks))
+    sink = audio.SegmentingFile(mp3_path)
+    try:
+        with audio.Mp3Writer(sink, caps.sample_rate) as writer:
+            for index, chunk in enumerate(chunks):
+                job = SpeechJob(text=chunk, language=generation.language, voice=reference, speed=generation.speed or 1.0)
+                pieces: list[np.ndarray] = []
+                with closing(engine.synthesize(job, cache)) as produced:
+                    for piece in produced:
+                        lease.check()
+                        pieces.append(piece)
+                spoken = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+                writer.write(stitcher.push(spoken))
+                if index == len(chunks) - 1:
+                    writer.write(stitcher.finish())
+                    break  # the last bytes come when the encoder is flushed; they go in the final file only
+                ctx.storage.put_bytes(segment_key(generation_id, index), sink.cut(), "audio/mpeg")
+                lease.chunk_done(index + 1, len(chunks))
+    finally:
+        sink.close()
     return writer.samples_in / caps.sample_rate
+
+
+def _drop_segments(ctx: AppContext, generation_id: uuid.UUID) -> None:
+    for key in ctx.storage.list_keys(segment_prefix(str(generation_id))):
+        ctx.storage.delete(key)
 
 
 def _run_remote(ctx: AppContext, generation: Generation, voice: Voice, reference: VoiceReference | None,
