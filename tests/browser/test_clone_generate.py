@@ -46,7 +46,7 @@ def test_clone_generate_play_download(make_server, page, speech_clips, tmp_path)
 
     text = "Hello from Utter. This is speech generated in a real browser test."
     page.get_by_label("Text", exact=True).fill(text)
-    expect(page.locator("#text-count")).to_have_text(f"{len(text)} / 500")
+    expect(page.locator("#text-count")).to_have_text(f"{len(text)} / {server.settings.max_text_chars}")
     page.get_by_role("button", name="Generate").click()
 
     expect(page.locator("#result")).to_be_visible(timeout=60_000)

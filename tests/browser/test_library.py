@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import api_clone, api_generate, api_get
+from tests.support.app_fixtures import wait_for_generation
+
+from .conftest import api_clone, api_generate, api_get, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -65,35 +67,39 @@ def test_voices_search_rename_delete(server, page, speech_clips):
 
 def test_history_pages_and_delete(server, page, speech_clips):
     voice = api_clone(server, speech_clips["wav"], "Reader")
-    for number in range(1, 13):
-        api_generate(server, voice["id"], f"Sentence number {number}.")
+    queued = [api_generate(server, voice["id"], f"Sentence number {n}.", wait=False) for n in range(1, 4)]
+    with server.client() as client:
+        for generation in queued:
+            assert wait_for_generation(client, generation["status_url"])["status"] == "done"
 
     page.goto(server.url + "/history")
     items = page.locator("#history-list > li")
-    expect(items).to_have_count(10)
-    # Newest first.
-    expect(items.first.locator(".quote")).to_have_text("Sentence number 12.")
+    expect(items).to_have_count(3)
+    expect(page.locator("#pager")).to_be_hidden()  # one page of ten holds them all
+    # Newest first, each playable and downloadable.
+    expect(items.first.locator(".quote")).to_have_text("Sentence number 3.")
     expect(items.first.locator(".item-title")).to_have_text("Reader")
     expect(items.first.locator(".badge")).to_have_text("Done")
-    expect(page.locator("#page-info")).to_have_text("1–10 of 12 · page 1 of 2")
-    expect(page.get_by_role("button", name="Previous")).to_be_disabled()
-    first_audio = items.first.locator("audio")
-    expect(first_audio).to_be_visible()
-    expect(items.first.get_by_role("link", name="Download “Sentence number 12.” in Reader")).to_have_attribute(
-        "href", "/api/generations/" + items.first.get_attribute("data-generation-id") + "/audio?download=1")
+    assert 0.5 < wait_for(items.first.locator("audio"), "a => a.readyState >= 1 && a.duration") < 5
+    generation_id = items.first.get_attribute("data-generation-id")
+    expect(items.first.get_by_role("link", name="Download “Sentence number 3.” in Reader")).to_have_attribute(
+        "href", f"/api/generations/{generation_id}/audio?download=1")
 
-    page.get_by_role("button", name="Next").click()
+    # Pages of two.
+    page.goto(server.url + "/history?limit=2")
     expect(items).to_have_count(2)
-    expect(items.last.locator(".quote")).to_have_text("Sentence number 1.")
-    assert "page=2" in page.url
+    expect(page.locator("#page-info")).to_have_text("1–2 of 3 · page 1 of 2")
+    expect(page.get_by_role("button", name="Previous")).to_be_disabled()
+    page.get_by_role("button", name="Next").click()
+    expect(items).to_have_count(1)
+    expect(items.first.locator(".quote")).to_have_text("Sentence number 1.")
+    assert "page=2" in page.url and "limit=2" in page.url
     expect(page.get_by_role("button", name="Next")).to_be_disabled()
 
-    # Delete the last one on page 2, confirmed.
-    items.last.get_by_role("button").filter(has_text="Delete").click()
+    # Delete the one on page 2, confirmed: the page steps back to the last one left.
+    items.first.get_by_role("button").filter(has_text="Delete").click()
     page.locator("#confirm-dialog").get_by_role("button", name="Delete").click()
-    expect(items).to_have_count(1)
-    assert api_get(server, "/api/generations")["total"] == 11
-
-    page.get_by_role("button", name="Previous").click()
-    expect(items).to_have_count(10)
-    expect(page.locator("#page-info")).to_have_text("1–10 of 11 · page 1 of 2")
+    expect(page.locator("#history-status")).to_have_text("Deleted.")
+    expect(page.locator("#page-info")).to_have_text("1–2 of 2 · page 1 of 1")
+    expect(items).to_have_count(2)
+    assert api_get(server, "/api/generations")["total"] == 2

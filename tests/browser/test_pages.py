@@ -61,7 +61,6 @@ def test_every_page_renders_cleanly(server, library, new_page, viewport):
         assert response.status == 200
         csp = response.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "object-src 'none'" in csp and "media-src 'self' blob: https:" in csp
-        page.wait_for_load_state("networkidle")
         if path in ("/voices", "/history", "/generate"):
             expect(page.locator("[data-loaded='true'], [data-ready='true']")).to_have_count(1)
         assert page.evaluate(AUDIT) == [], path

@@ -1,7 +1,9 @@
 // /history: past generations, newest first, a page at a time (?page=N).
 import { api, confirmDelete, formatDate, formatDuration } from "./api.js";
 
-const PAGE_SIZE = 10;
+const params = new URLSearchParams(window.location.search);
+// ?limit= picks another page size (1–100), kept while paging.
+const PAGE_SIZE = Math.min(100, Math.max(1, parseInt(params.get("limit"), 10) || 10));
 const $ = (id) => document.getElementById(id);
 const list = $("history-list");
 const status = $("history-status");
@@ -11,7 +13,7 @@ const next = $("page-next");
 const template = $("generation-template");
 const statusLabels = { queued: "Queued", running: "Running", done: "Done", failed: "Failed", cancelled: "Cancelled" };
 
-let page = Math.max(1, parseInt(new URLSearchParams(window.location.search).get("page"), 10) || 1);
+let page = Math.max(1, parseInt(params.get("page"), 10) || 1);
 let total = 0;
 
 function excerpt(text, words = 8) {
@@ -87,7 +89,12 @@ async function load() {
   total = body.total;
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
   if (page > pages && total > 0) {
+    // The last page emptied (e.g. after a delete): show the new last page instead.
     page = pages;
+    const url = new URL(window.location.href);
+    if (page > 1) url.searchParams.set("page", String(page));
+    else url.searchParams.delete("page");
+    window.history.replaceState(null, "", url);
     return load();
   }
   list.replaceChildren(...body.generations.map(renderGeneration));
