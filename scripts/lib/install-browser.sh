@@ -37,7 +37,7 @@ fi
 
 echo "install-browser: installing Debian's chromium (about 475 MB; takes about a minute)"
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 if [ ! -x "$CHROMIUM" ]; then
     echo "install-browser: apt-get finished but $CHROMIUM is still missing" >&2
     exit 1
