@@ -148,6 +148,9 @@ def test_drag_and_drop_a_file(server, page, speech_clips):
     expect(page.locator("#chosen-name")).to_have_text("dropped.webm")
     page.get_by_role("button", name="Clone voice").click()
     expect(page.locator("#clone-result")).to_be_visible(timeout=30_000)
+    expect(page.locator("#clone-result")).to_be_focused()
+    expect(page.get_by_role("link", name="Generate with this voice")).to_be_visible()
+    screenshot(page, "clone-result-desktop")
     voice = api_get(server, "/api/voices")["voices"][0]
     assert voice["original_filename"] == "dropped.webm" and 12 < voice["reference_seconds"] < 20
 
@@ -163,6 +166,7 @@ def test_microphone_recording_makes_a_voice(make_server, page):
     # The fake device plays real speech: the level meter moves and the timer runs.
     wait_for(page.locator("#record-level"), "m => m.value > 0.05", timeout=5)
     expect(page.locator("#record-timer")).to_have_text("0:05", timeout=10_000)
+    screenshot(page, "clone-recording-desktop")
     stop.click()
     expect(page.locator("#chosen")).to_be_visible()
     expect(page.locator("#chosen-name")).to_have_text(re.compile(r"^recording-.*\.webm$"))

@@ -25,6 +25,7 @@ router = APIRouter(include_in_schema=False)
 
 # Extensions the clone page accepts before asking the server (which decodes to be sure).
 UPLOAD_EXTENSIONS = ("wav", "mp3", "m4a", "webm", "ogg", "flac")
+UPLOAD_FORMATS = "WAV, MP3, M4A, WebM, Ogg or FLAC"
 
 NAV = (
     ("home", "/", "Home"),
@@ -65,6 +66,7 @@ def _render(request: Request, template: str, page: str, title: str) -> HTMLRespo
         "settings": settings,
         "all_languages": [{"code": code, "name": name} for code, name in LANGUAGE_NAMES.items()],
         "upload_extensions": UPLOAD_EXTENSIONS,
+        "upload_formats": UPLOAD_FORMATS,
     })
     response.headers["Content-Security-Policy"] = content_security_policy(settings)
     response.headers["X-Content-Type-Options"] = "nosniff"

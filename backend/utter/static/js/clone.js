@@ -21,7 +21,7 @@ const status = $("clone-status");
 let chosen = null; // { file, source, duration }
 let previewUrl = null;
 
-const formats = limits.extensions.map((e) => e.toUpperCase()).join(", ");
+const formats = form.dataset.formats;
 
 /** The same checks as the server (format, size, 10 s – 5 min), on this machine. Returns seconds or throws a message. */
 async function checkClip(file) {
