@@ -9,7 +9,7 @@ another format was asked for.
 from __future__ import annotations
 
 import itertools
-import time
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session
 from ..context import AppContext
 from ..errors import UtterError
 from ..generations import queue
+from ..generations.streaming import iter_generation_mp3
 from ..models import Generation, GenerationStatus, Voice
 from ..validation import clean_language
 from .formats import OutputFormat, transcode_stream
 
+log = logging.getLogger("utter.compat")
+
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
-POLL_SECONDS = 0.1
-# A generation still unfinished after this is reported as failed to the caller (it goes on in the queue).
+# A response still waiting after this stops (the generation goes on in the queue and the history).
 WAIT_LIMIT_SECONDS = 600
 
 
@@ -90,40 +92,41 @@ def language_for(ctx: AppContext, code: str | None) -> str:
 
 
 def generation_mp3(ctx: AppContext, generation_id: uuid.UUID) -> Iterator[bytes]:
-    """The generation's MP3 bytes: waits until the worker finishes it, then reads the stored file."""
-    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
-    while True:
-        with ctx.sessions() as session:
-            generation = session.get(Generation, generation_id)
-            status = generation.status if generation else None
-            key, code, message = (generation.output_key, generation.error_code, generation.error_message) \
-                if generation else (None, None, None)
-        if status == GenerationStatus.DONE and key:
-            yield from ctx.storage.iter_chunks(key)
-            return
-        if status is None:
+    """The generation's MP3 bytes as the worker stores them; raises UtterError if it does not finish."""
+    yield from iter_generation_mp3(ctx, generation_id, timeout=WAIT_LIMIT_SECONDS)
+    with ctx.sessions() as session:
+        generation = session.get(Generation, generation_id)
+        if generation is None:
             raise UtterError(404, "generation_not_found", "The generation was deleted before it finished.")
-        if status == GenerationStatus.CANCELLED:
-            raise UtterError(409, "generation_cancelled", "The generation was cancelled before it finished.")
-        if status == GenerationStatus.FAILED:
-            raise UtterError(404 if code == "voice_deleted" else 500, code or "engine_failed",
-                             message or "Speech generation failed.")
-        if time.monotonic() > deadline:
-            raise UtterError(504, "generation_timeout",
-                             f"The speech was not ready within {WAIT_LIMIT_SECONDS} s; it is still in the queue "
-                             f"as generation {generation_id}.")
-        time.sleep(POLL_SECONDS)
+        status, code, message = generation.status, generation.error_code, generation.error_message
+    if status == GenerationStatus.DONE:
+        return
+    if status == GenerationStatus.CANCELLED:
+        raise UtterError(409, "generation_cancelled", "The generation was cancelled before it finished.")
+    if status == GenerationStatus.FAILED:
+        raise UtterError(404 if code == "voice_deleted" else 500, code or "engine_failed",
+                         message or "Speech generation failed.")
+    raise UtterError(504, "generation_unfinished",
+                     f"The speech could not be streamed to the end; generation {generation_id} is {status}.")
 
 
 def audio_stream(ctx: AppContext, generation: Generation, fmt: OutputFormat) -> Iterator[bytes]:
     """The generation's audio in `fmt`, as it is made.
 
     The first piece is waited for here, so a generation that fails before any audio
-    exists is still answered with an error status rather than a 200 and a cut stream.
+    exists is still answered with an error status rather than a 200 and an empty body.
+    A failure after that can only cut the stream short.
     """
     chunks = transcode_stream(generation_mp3(ctx, generation.id), fmt)
     first = next(chunks, b"")
-    return itertools.chain([first], chunks)
+    return itertools.chain([first], _until_failure(chunks, generation.id))
+
+
+def _until_failure(chunks: Iterator[bytes], generation_id: uuid.UUID) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except UtterError as exc:
+        log.warning("compat.stream_cut id=%s code=%s", generation_id, exc.code)
 
 
 def speech_headers(ctx: AppContext, generation: Generation, instructions: str | None = None) -> dict[str, str]:
