@@ -118,3 +118,22 @@ def test_dark_theme_follows_the_system(server, library, new_page):
     page.goto(server.url + "/history")
     expect(page.locator("#history-list > li")).to_have_count(1)
     screenshot(page, "history-desktop-dark")
+
+
+def test_file_picker_and_recorder_work_by_keyboard(server, page):
+    page.goto(server.url + "/clone")
+    page.get_by_label("Name").focus()
+    page.keyboard.press("Tab")
+    expect(page.locator("#audio")).to_be_focused()
+    # The input itself is invisible; its label shows the focus ring.
+    ring = page.locator("label[for='audio']").evaluate("el => getComputedStyle(el).outlineStyle")
+    assert ring == "solid"
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Record from microphone")).to_be_focused()
+    page.keyboard.press("Enter")
+    stop = page.get_by_role("button", name="Stop recording")
+    expect(stop).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Record from microphone")).to_be_focused()
+    # Far too short: the page says so next to the field, before anything is uploaded.
+    expect(page.locator("#audio-error")).to_contain_text("a voice needs at least 10 s")
