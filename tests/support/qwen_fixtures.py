@@ -28,7 +28,8 @@ def _cache_root() -> Path:
     return Path(tempfile.gettempdir()) / "utter-tiny-qwen" / key
 
 
-def _checkpoint(kind: str) -> Path:
+def tiny_checkpoint(kind: str) -> Path:
+    """The tiny checkpoint of `kind` ("base" or "voice_design"), built once and cached."""
     pytest.importorskip("qwen_tts", reason="qwen-tts not installed (scripts/lib/install-ml.sh)")
     os.environ["HF_HUB_OFFLINE"] = "1"
     target = _cache_root() / kind
@@ -48,9 +49,9 @@ def _checkpoint(kind: str) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_qwen_base_dir() -> Path:
-    return _checkpoint("base")
+    return tiny_checkpoint("base")
 
 
 @pytest.fixture(scope="session")
 def tiny_qwen_design_dir() -> Path:
-    return _checkpoint("voice_design")
+    return tiny_checkpoint("voice_design")
