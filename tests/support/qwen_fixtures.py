@@ -31,6 +31,7 @@ def _cache_root() -> Path:
 def tiny_checkpoint(kind: str) -> Path:
     """The tiny checkpoint of `kind` ("base" or "voice_design"), built once and cached."""
     pytest.importorskip("qwen_tts", reason="qwen-tts not installed (scripts/lib/install-ml.sh)")
+    # Loading these must never fall back to the hub (unreachable here, slow to time out).
     os.environ["HF_HUB_OFFLINE"] = "1"
     target = _cache_root() / kind
     if (target / "speech_tokenizer" / "model.safetensors").is_file():
@@ -40,8 +41,10 @@ def tiny_checkpoint(kind: str) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=target.parent))
     try:
         tiny_qwen.build_checkpoint(staging, kind)
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:  # another process finished the same build first: use theirs
+            pass
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

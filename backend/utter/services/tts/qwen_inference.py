@@ -238,7 +238,7 @@ def deserialise_prompt(loaded: LoadedModel, data: bytes) -> list | None:
 
     try:
         payload = torch.load(io.BytesIO(data), map_location=loaded.model.device, weights_only=True)
-    except Exception:
+    except Exception:  # truncated, foreign or unsafe bytes: a cache miss, rebuilt from the clip
         return None
     if not isinstance(payload, dict) or payload.get("format") != PROMPT_FORMAT or payload.get("model") != loaded.tag:
         return None
