@@ -68,3 +68,14 @@ def test_download_rejects_unknown_kinds(tmp_path):
     with pytest.raises(EngineError) as err:
         download_models(Settings(data_dir=tmp_path), which=("custom",))
     assert err.value.code == "bad_request"
+
+
+def test_modal_side_modules_need_only_the_gpu_image():
+    """The Modal image has torch, qwen-tts, soundfile and numpy, not the web tier's stack."""
+    code = (
+        "import sys\n"
+        "for name in ('pydantic_settings', 'fastapi', 'sqlalchemy', 'pydantic'):\n"
+        "    sys.modules[name] = None  # importing it now raises ImportError\n"
+        "import utter.services.tts.qwen_inference, utter.services.tts.qwen_download\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ...config import Settings
 from .base import EngineError
 from .qwen_inference import local_dir_name
+
+if TYPE_CHECKING:  # the Modal image imports this module without the web tier's dependencies
+    from ...config import Settings
 
 log = logging.getLogger(__name__)
 
