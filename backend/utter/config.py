@@ -79,6 +79,8 @@ class Settings(BaseSettings):
                                            "empty means the bundled Whisper tiny.en")
     asr_device: str = Field("cpu", description="cpu, cuda or auto")
     asr_compute_type: str = Field("int8", description="CTranslate2 compute type, e.g. int8, float16, auto")
+    asr_wait_seconds: float = Field(20.0, description="How long a clone waits for its transcript; longer "
+                                                      "transcriptions finish in the background")
 
     max_upload_mb: int = 50
     min_reference_seconds: float = 10.0

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
 from .services.storage import Storage
-from .services.transcribe import Transcriber
+from .voices.transcription import Transcriptions
 from .services.tts.registry import Engine as SpeechEngine
 
 
@@ -21,6 +21,6 @@ class AppContext:
     sessions: sessionmaker[Session]
     storage: Storage
     engine: SpeechEngine
-    transcriber: Transcriber | None = None  # None: no speech recognition (off or not installed)
+    transcriptions: Transcriptions | None = None  # None: no speech recognition (off or not installed)
     # Set when a task is submitted so idle worker threads wake at once instead of at their next poll.
     wake: threading.Event = field(default_factory=threading.Event)

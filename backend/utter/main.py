@@ -19,6 +19,7 @@ from .limits import BodySizeLimit
 from .services.storage import Storage, build_storage
 from .services.transcribe import Transcriber, build_transcriber
 from .services.tts.registry import Engine, build_engine
+from .voices.transcription import Transcriptions
 from .web import pages
 
 log = logging.getLogger("utter")
@@ -38,20 +39,27 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if run_migrations:
             migrate(settings)
         db = make_engine(settings)
-        ctx = AppContext(settings=settings, db=db, sessions=make_sessionmaker(db),
-                         storage=storage or build_storage(settings), engine=engine or build_engine(settings),
-                         transcriber=_transcriber(settings, transcriber))
+        sessions = make_sessionmaker(db)
+        store = storage or build_storage(settings)
+        recogniser = _transcriber(settings, transcriber)
+        transcriptions = Transcriptions(recogniser, sessions, store) if recogniser else None
+        ctx = AppContext(settings=settings, db=db, sessions=sessions, storage=store,
+                         engine=engine or build_engine(settings), transcriptions=transcriptions)
         app.state.ctx = ctx
         pool = WorkerPool(ctx, settings.workers) if settings.workers > 0 else None
         if pool:
             pool.start()
         log.info("utter.started engine=%s storage=%s database=%s asr=%s", ctx.engine.info.name, ctx.storage.name,
-                 db.dialect.name, ctx.transcriber.name if ctx.transcriber else "off")
+                 db.dialect.name, recogniser.name if recogniser else "off")
+        if transcriptions:
+            transcriptions.resume()
         try:
             yield
         finally:
             if pool:
                 pool.stop()
+            if transcriptions:
+                transcriptions.shutdown()
             db.dispose()
 
     app = FastAPI(

@@ -46,6 +46,12 @@ class TranscriptSource(StrEnum):
     AUTOMATIC = "automatic"  # heard by the speech recogniser
 
 
+class TranscriptionStatus(StrEnum):
+    TRANSCRIBING = "transcribing"  # the recogniser has not finished (long clips finish after the clone returns)
+    DONE = "done"
+    FAILED = "failed"
+
+
 class GenerationStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -67,6 +73,8 @@ class Voice(Base):
     reference_seconds: Mapped[float] = mapped_column(Float)
     reference_transcript: Mapped[str | None] = mapped_column(Text)
     transcript_source: Mapped[str | None] = mapped_column(String(16))  # a TranscriptSource; None without transcript
+    # A TranscriptionStatus; None when no recogniser ran (off or not installed).
+    transcription: Mapped[str | None] = mapped_column(String(16))
     language: Mapped[str] = mapped_column(String(8), default="auto")
     # What the recogniser detected when the person left the language on "auto".
     detected_language: Mapped[str | None] = mapped_column(String(8))

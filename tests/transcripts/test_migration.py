@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from utter.database import alembic_config
 
-NEW_COLUMNS = {"transcript_source", "detected_language", "reference_check"}
+NEW_COLUMNS = {"transcript_source", "transcription", "detected_language", "reference_check"}
 
 
 def columns(url: str) -> set[str]:

@@ -61,7 +61,7 @@ def test_clean_speech_measures_clean(reference, vad):
     measured = rc.measure(samples, rate)
     assert measured.vad == vad
     assert measured.speech_ratio > 0.8 and measured.clipping == 0 and measured.snr_db > 30
-    assert rc.advice(measured.to_json(), transcript="x", transcript_source="typed") == []
+    assert rc.advice(measured.to_json(), transcript="x", transcript_source="typed", transcription="done") == []
 
 
 def test_silence_and_steady_noise_hold_no_speech(vad):
@@ -85,7 +85,7 @@ def test_trim_keeps_a_margin(reference, vad):
 def test_quiet_speech_is_flagged(reference):
     samples, rate = reference
     measured = rc.measure(samples * 0.003, rate)
-    warnings = rc.advice(measured.to_json(), transcript="x", transcript_source="typed")
+    warnings = rc.advice(measured.to_json(), transcript="x", transcript_source="typed", transcription="done")
     assert [w["code"] for w in warnings] == ["quiet"]
 
 
@@ -96,5 +96,5 @@ def test_long_pauses_are_flagged(reference):
     gappy = np.concatenate([samples[:third], pause, samples[third:2 * third], pause, samples[2 * third:]])
     measured = rc.measure(gappy, rate)
     assert measured.speech_ratio < 0.5
-    codes = [w["code"] for w in rc.advice(measured.to_json(), transcript="x", transcript_source="typed")]
+    codes = [w["code"] for w in rc.advice(measured.to_json(), transcript="x", transcript_source="typed", transcription="done")]
     assert codes == ["mostly_silence"]

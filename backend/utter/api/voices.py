@@ -31,8 +31,9 @@ def clone_voice(
     """Create a voice from a reference recording.
 
     The clip is decoded, checked (speech, clipping, noise, level), trimmed of silence at its
-    ends and transcribed when no transcript is given; the response carries the transcript,
-    where it came from and the check's advice. A clip with no speech is refused (audio_no_speech).
+    ends and transcribed; the response carries the transcript, where it came from and the
+    check's advice. A clip with no speech is refused (audio_no_speech). Long clips may come
+    back with `transcription: "transcribing"`: poll the voice until it is done.
     """
     if audio is None or not audio.filename and audio.size == 0:
         raise UtterError(422, "audio_missing", "Choose an audio file (or record one) for the voice.", field="audio")
@@ -43,7 +44,7 @@ def clone_voice(
             shutil.copyfileobj(audio.file, out, 1024 * 1024)
         voice = service.create_voice(session, ctx.storage, ctx.settings, name=name, upload=upload,
                                      filename=audio.filename, transcript=transcript, language=language, source=kind,
-                                     transcriber=ctx.transcriber)
+                                     transcriptions=ctx.transcriptions)
     return service.to_public(voice, ctx.storage)
 
 

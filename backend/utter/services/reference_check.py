@@ -128,8 +128,12 @@ def no_speech(speech_seconds: float) -> UtterError:
 # --- advice ------------------------------------------------------------------------------------
 
 
-def advice(check: dict | None, *, transcript: str | None, transcript_source: str | None) -> list[dict]:
-    """Plain warnings for a stored check: [{code, message}], most important first."""
+def advice(check: dict | None, *, transcript: str | None, transcript_source: str | None,
+           transcription: str | None) -> list[dict]:
+    """Plain warnings for a stored check: [{code, message}], most important first.
+
+    `transcription` is the voice's TranscriptionStatus (None: no recogniser ran).
+    """
     warnings: list[dict] = []
     if check is None:
         return warnings
@@ -151,10 +155,13 @@ def advice(check: dict | None, *, transcript: str | None, transcript_source: str
     loudness = check.get("loudness_dbfs")
     if loudness is not None and loudness < QUIET_DBFS:
         warn("quiet", "The voice is very quiet. Move closer to the microphone or raise the input gain.")
-    if transcript is None:
-        if check.get("asr_model"):
+    if transcript is None and transcription != "transcribing":
+        if transcription == "done":
             warn("transcript_missing", "No words were recognised, so there is no transcript. Type the words "
                                        "spoken in the clip: cloning is much better with them.")
+        elif transcription == "failed":
+            warn("transcript_missing", "Automatic transcription failed, so there is no transcript. Type the "
+                                       "words spoken in the clip: cloning is much better with them.")
         else:
             warn("transcript_missing", "The transcript is missing: automatic transcription is off or not "
                                        "installed here. Type the words spoken in the clip: cloning is much "

@@ -40,6 +40,9 @@ class VoicePublic(BaseModel):
     transcript: str | None = Field(description="What is said in the reference clip, if known")
     transcript_source: str | None = Field(
         None, description="typed (by the person), automatic (by speech recognition) or None when there is none")
+    transcription: str | None = Field(
+        None, description="transcribing (the transcript is on its way), done, failed, or None when speech "
+                          "recognition is off or not installed")
     language: str
     detected_language: str | None = Field(None, description="Language the recogniser heard, when language is auto")
     check: ReferenceCheckPublic | None = Field(None, description="The check of the reference clip and its advice")

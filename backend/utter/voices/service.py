@@ -6,6 +6,7 @@ import logging
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import func, select, update
@@ -13,12 +14,15 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..errors import UtterError, not_found
-from ..models import Generation, GenerationStatus, TranscriptSource, Voice, VoiceSource, utcnow
+from ..models import Generation, GenerationStatus, TranscriptionStatus, TranscriptSource, Voice, VoiceSource, utcnow
 from ..services import audio, reference_check
 from ..services.storage import Storage, prompt_prefix, reference_key
-from ..services.transcribe import Transcriber, Transcript
+from ..services.transcribe import Transcript
 from ..validation import clean_language, clean_name, clean_transcript
 from .schemas import CheckWarning, ReferenceCheckPublic, VoicePublic, VoiceUpdate
+
+if TYPE_CHECKING:
+    from .transcription import Transcriptions
 
 log = logging.getLogger("utter.voices")
 
@@ -33,6 +37,7 @@ def to_public(voice: Voice, storage: Storage) -> VoicePublic:
         reference_seconds=round(voice.reference_seconds, 2),
         transcript=voice.reference_transcript,
         transcript_source=voice.transcript_source,
+        transcription=voice.transcription,
         language=voice.language,
         detected_language=voice.detected_language,
         check=_check_public(voice),
@@ -47,7 +52,7 @@ def _check_public(voice: Voice) -> ReferenceCheckPublic | None:
     if check is None:
         return None
     warnings = reference_check.advice(check, transcript=voice.reference_transcript,
-                                      transcript_source=voice.transcript_source)
+                                      transcript_source=voice.transcript_source, transcription=voice.transcription)
     return ReferenceCheckPublic(
         **{name: check.get(name) for name in ReferenceCheckPublic.model_fields if name not in (
             "trimmed_seconds", "warnings")},
@@ -95,56 +100,31 @@ def trim_reference(decoded: audio.DecodedAudio, settings: Settings) -> tuple[np.
     return samples, measured
 
 
-def transcribe_reference(transcriber: Transcriber | None, samples: np.ndarray, sample_rate: int,
-                         language: str) -> Transcript | None:
-    """What the recogniser hears, or None when there is none (or it failed: cloning goes on without)."""
-    if transcriber is None:
-        return None
-    try:
-        return transcriber.transcribe(samples, sample_rate, language=language)
-    except Exception:  # noqa: BLE001 - a missing transcript is a warning, not a failed clone
-        log.exception("transcribe.failed model=%s", getattr(transcriber, "name", "?"))
-        return None
-
-
 def create_voice(session: Session, storage: Storage, settings: Settings, *, name: str, upload: Path,
                  filename: str | None, transcript: str | None, language: str | None,
                  source: VoiceSource = VoiceSource.UPLOADED, description: str | None = None,
-                 transcriber: Transcriber | None = None) -> Voice:
-    """Validate, check, trim, transcribe and store a reference clip, then record the voice.
+                 transcriptions: Transcriptions | None = None) -> Voice:
+    """Validate, check, trim and store a reference clip, record the voice, then transcribe it.
 
     A typed transcript wins over the automatic one; the recogniser still runs, to say how
-    well the typed words match the clip. The file is stored before the row is committed;
-    if anything after that fails the file is removed again, so a failed clone leaves
-    neither file nor row.
+    well the typed words match the clip. The clone waits up to `asr_wait_seconds` for the
+    transcript, then answers with the voice still "transcribing" (see voices.transcription).
+    The file is stored before the row is committed; if anything after that fails the file
+    is removed again, so a failed clone leaves neither file nor row.
     """
     name = clean_name(name)
     transcript = clean_transcript(transcript)
     language = clean_language(language)
     decoded = check_reference(upload, settings)
     samples, measured = trim_reference(decoded, settings)
-    heard = transcribe_reference(transcriber, samples, decoded.sample_rate, language)
-    heard_text = " ".join(heard.text.split()) if heard else None
-
-    check = measured.to_json() | {
-        "asr_model": heard.model if heard else None,
-        "heard_text": heard_text,
-        "transcribe_seconds": round(heard.seconds, 2) if heard else None,
-        "transcript_match": None,
-    }
-    transcript_source = None
-    if transcript:
-        transcript_source = TranscriptSource.TYPED
-        if heard is not None:
-            check["transcript_match"] = reference_check.transcript_match(transcript, heard_text or "")
-    elif heard_text:
-        transcript, transcript_source = heard_text, TranscriptSource.AUTOMATIC
+    check = measured.to_json() | {"asr_model": None, "heard_text": None, "transcribe_seconds": None,
+                                  "transcript_match": None}
 
     voice = Voice(
         id=uuid.uuid4(), name=name, reference_seconds=len(samples) / decoded.sample_rate,
-        reference_transcript=transcript, transcript_source=transcript_source, language=language,
-        detected_language=heard.language if heard and language == "auto" else None, reference_check=check,
-        source=source, description=description,
+        reference_transcript=transcript, transcript_source=TranscriptSource.TYPED if transcript else None,
+        transcription=TranscriptionStatus.TRANSCRIBING if transcriptions else None, language=language,
+        reference_check=check, source=source, description=description,
         original_filename=(Path(filename).name[:255] if filename else None), original_format=decoded.format,
     )
     voice.reference_key = reference_key(str(voice.id))
@@ -159,11 +139,38 @@ def create_voice(session: Session, storage: Storage, settings: Settings, *, name
         session.rollback()
         storage.delete(voice.reference_key)
         raise
-    log.info("voice.created id=%s seconds=%.1f format=%s transcript=%s warnings=%s", voice.id,
-             voice.reference_seconds, decoded.format, transcript_source,
-             ",".join(w["code"] for w in reference_check.advice(check, transcript=transcript,
-                                                                transcript_source=transcript_source)) or "-")
+    log.info("voice.created id=%s seconds=%.1f format=%s", voice.id, voice.reference_seconds, decoded.format)
+    if transcriptions is not None:
+        finished = transcriptions.submit(voice.id, samples, decoded.sample_rate, language)
+        try:
+            finished.result(timeout=settings.asr_wait_seconds)
+        except TimeoutError:
+            log.info("voice.transcribing_in_background id=%s seconds=%.1f", voice.id, voice.reference_seconds)
+        else:
+            session.refresh(voice)
     return voice
+
+
+def apply_heard(voice: Voice, heard: Transcript | None, storage: Storage) -> None:
+    """Record what the recogniser heard (None: it failed). A typed transcript is kept, and compared."""
+    if heard is None:
+        voice.transcription = TranscriptionStatus.FAILED
+        return
+    heard_text = " ".join(heard.text.split())
+    # A new dict, so the JSON column sees the change.
+    voice.reference_check = {**(voice.reference_check or {}), "asr_model": heard.model, "heard_text": heard_text,
+                             "transcribe_seconds": round(heard.seconds, 2)}
+    voice.transcription = TranscriptionStatus.DONE
+    if voice.language == "auto":
+        voice.detected_language = heard.language
+    if voice.reference_transcript is None and heard_text:
+        voice.reference_transcript = heard_text
+        voice.transcript_source = TranscriptSource.AUTOMATIC
+        # A generation may have run without a transcript meanwhile: its cached prompt is stale.
+        voice.revision += 1
+        _drop_prompts(storage, voice.id)
+    _rematch(voice)
+    log.info("voice.transcribed id=%s source=%s seconds=%.2f", voice.id, voice.transcript_source, heard.seconds)
 
 
 def list_voices(session: Session, search: str | None = None) -> list[Voice]:
@@ -207,13 +214,13 @@ def update_voice(session: Session, storage: Storage, voice_id: uuid.UUID, change
 
 
 def _rematch(voice: Voice) -> None:
-    """Compare an edited transcript with what the recogniser heard at clone time."""
+    """Compare a typed transcript with what the recogniser heard."""
     check = voice.reference_check
     if check is None:
         return
     heard = check.get("heard_text")
     match = None
-    if voice.reference_transcript and check.get("asr_model"):
+    if voice.reference_transcript and voice.transcript_source == TranscriptSource.TYPED and check.get("asr_model"):
         match = reference_check.transcript_match(voice.reference_transcript, heard or "")
     # A new dict, so the JSON column sees the change.
     voice.reference_check = {**check, "transcript_match": match}
