@@ -6,6 +6,7 @@ Handlers raise Utter's UtterError as everywhere else; a route class per API catc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from fastapi import Request
@@ -14,13 +15,16 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import UtterError, _describe_validation
+from ..errors import _STORAGE_STATUS, UtterError, _describe_validation
+from ..services.storage import StorageError
+
+log = logging.getLogger("utter.compat")
 
 Render = Callable[[UtterError], JSONResponse]
 
 
-def route_class(render: Render, validation_status: int) -> type[APIRoute]:
-    """An APIRoute whose errors are rendered by `render`; malformed requests get `validation_status`."""
+def route_class(render: Render) -> type[APIRoute]:
+    """An APIRoute whose errors, expected or not, are all rendered by `render`."""
 
     class CompatRoute(APIRoute):
         def get_route_handler(self):
@@ -33,10 +37,17 @@ def route_class(render: Render, validation_status: int) -> type[APIRoute]:
                     return render(exc)
                 except RequestValidationError as exc:
                     message, field = _describe_validation(exc)
-                    return render(UtterError(validation_status, "invalid_request", message, field=field))
+                    return render(UtterError(422, "invalid_request", message, field=field))
                 except StarletteHTTPException as exc:
                     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
                     return render(UtterError(exc.status_code, "http_error", message))
+                except StorageError as exc:
+                    log.warning("request.storage_error code=%s message=%s", exc.code, exc.message)
+                    return render(UtterError(_STORAGE_STATUS.get(exc.code, 503), exc.code, exc.message))
+                except Exception:
+                    log.exception("request.crashed path=%s", request.url.path)
+                    return render(UtterError(500, "internal_error",
+                                             "Something went wrong on the server. The error was logged."))
 
             return handle
 
@@ -64,5 +75,5 @@ def elevenlabs_error(exc: UtterError) -> JSONResponse:
     return JSONResponse(body, status_code=public_status(exc.status), headers=exc.headers)
 
 
-OpenAIRoute = route_class(openai_error, validation_status=400)
-ElevenLabsRoute = route_class(elevenlabs_error, validation_status=422)
+OpenAIRoute = route_class(openai_error)
+ElevenLabsRoute = route_class(elevenlabs_error)
