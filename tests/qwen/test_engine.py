@@ -154,3 +154,24 @@ def test_weights_found_in_models_dir(qwen_settings, tiny_qwen_base_dir, tmp_path
     engine = QwenEngine(settings, max_new_tokens=MAX_NEW_TOKENS)
     assert speak(engine, SpeechJob("Hello.", "en", voice(reference_wav))).size > 0
     assert engine._base.source == str(models / "Qwen3-TTS-12Hz-0.6B-Base")
+
+
+def test_design_weights_missing(qwen_settings, tmp_path, monkeypatch):
+    """Design configured but its weights missing: a clear error, then no more promises."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    settings = qwen_settings.model_copy(
+        update={"qwen_model": "Qwen/Qwen3-TTS-12Hz-0.6B-Base", "qwen_design_model": str(tmp_path / "no-design-model")}
+    )
+    engine = QwenEngine(settings, max_new_tokens=MAX_NEW_TOKENS)
+    assert engine.info.capabilities.can_design is True
+    with pytest.raises(EngineError) as err:
+        engine.design(DesignJob("Hello.", "en", "A voice."))
+    assert err.value.code == "weights_missing"
+    assert engine.info.capabilities.can_design is False
+
+
+def test_design_not_promised_beside_local_base_weights(qwen_settings, monkeypatch):
+    """Base weights on disk but VoiceDesign only as a hub id: `download-models` left it out."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    settings = qwen_settings.model_copy(update={"qwen_design_model": "Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign"})
+    assert QwenEngine(settings).info.capabilities.can_design is False

@@ -52,11 +52,17 @@ def _cuda_available() -> bool:
 
 
 def _design_configured(settings: Settings) -> bool:
-    """Design works when its weights are on disk, or when they can come from the hub."""
+    """Design works when its weights are on disk, or when they can come from the hub.
+
+    A machine that runs the Base model from local weights got them with
+    `utter download-models`; if that left the VoiceDesign model out, don't promise design.
+    """
     model = settings.qwen_design_model
     if not model:
         return False
-    return qi.local_model_path(model, settings.models_dir) is not None or not qi.offline()
+    if qi.local_model_path(model, settings.models_dir) is not None:
+        return True
+    return not qi.offline() and qi.local_model_path(settings.qwen_model, settings.models_dir) is None
 
 
 class QwenEngine:
@@ -118,7 +124,15 @@ class QwenEngine:
                     "Voice design needs the Qwen3-TTS VoiceDesign model: set UTTER_QWEN_DESIGN_MODEL and "
                     "run `utter download-models`.",
                 )
-            self._design = self._load(self.settings.qwen_design_model)
+            try:
+                self._design = self._load(self.settings.qwen_design_model)
+            except EngineError as exc:
+                if exc.code == "weights_missing":  # stop offering design until the weights are there
+                    caps = self.info.capabilities
+                    self.info.capabilities = Capabilities(
+                        caps.can_clone, False, caps.languages, caps.sample_rate, caps.max_chars_per_call
+                    )
+                raise
         return self._design
 
     # -- speech ------------------------------------------------------------------
