@@ -204,6 +204,8 @@ def test_reload_during_a_task_picks_it_up(make_server, new_page, speech_clips):
     try:
         expect(page.locator("#result")).to_be_visible(timeout=30_000)
         assert page.locator("#result").get_attribute("data-generation-id") == task_id
+        expect(page.locator("#result-waveform")).to_have_attribute("data-drawn", "true")
+        screenshot(page, "generate-result-phone")
     finally:
         pool.stop()
 

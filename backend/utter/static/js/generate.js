@@ -83,7 +83,8 @@ const engineNames = { piper: "Piper", qwen: "Qwen3-TTS", modal: "Qwen3-TTS on Mo
 
 const statusText = {
   queued: () => "Queued — waiting for a free worker.",
-  running: (g) => (g.progress > 0 ? `Generating… ${Math.round(g.progress * 100)}% done.` : "Generating…"),
+  // Whole tens, so screen readers hear a few updates rather than one per poll.
+  running: (g) => (g.progress >= 0.1 ? `Generating… ${Math.floor(g.progress * 10) * 10}% done.` : "Generating…"),
   done: (g) => `Done. ${formatDuration(g.duration_seconds)} of speech.`,
   failed: (g) => `Failed: ${g.error ? g.error.message : "the engine reported an error."}`,
   cancelled: () => "Cancelled.",
@@ -96,9 +97,8 @@ function render(generation) {
   taskBox.dataset.status = generation.status;
   taskBox.dataset.generationId = generation.id;
   $("task-title").textContent = FINISHED.has(generation.status) ? "Last generation" : "Generating";
-  if (previous !== generation.status || generation.status === "running") {
-    taskStatus.textContent = (statusText[generation.status] || (() => generation.status))(generation);
-  }
+  const message = (statusText[generation.status] || (() => generation.status))(generation);
+  if (previous !== generation.status || taskStatus.textContent !== message) taskStatus.textContent = message;
   taskProgress.value = generation.status === "done" ? 1 : generation.progress || 0;
   cancelButton.hidden = FINISHED.has(generation.status);
   renderClock();
