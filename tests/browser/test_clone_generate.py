@@ -198,6 +198,10 @@ def test_reload_during_a_task_picks_it_up(make_server, new_page, speech_clips):
     assert page.locator("#task").get_attribute("data-generation-id") == task_id
     expect(page.get_by_label("Text", exact=True)).to_have_value("A task that waits for a worker.")
     expect(page.locator("#task-elapsed")).not_to_have_text("0 s", timeout=5_000)
+    # Coming back to /generate without the id in the address finds it in this tab's session.
+    page.goto(server.url + "/generate")
+    expect(status).to_have_text("Queued — waiting for a free worker.")
+    assert page.locator("#task").get_attribute("data-generation-id") == task_id
 
     pool = WorkerPool(server.ctx, 1)
     pool.start()
@@ -221,3 +225,17 @@ def test_cancel_a_waiting_task(make_server, page, speech_clips):
     expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
     expect(page.get_by_role("button", name="Generate")).to_be_enabled()
     assert api_get(server, "/api/generations")["generations"][0]["status"] == "cancelled"
+
+
+def test_a_voice_deleted_meanwhile_is_reported_at_the_voice_field(server, page, watch, speech_clips):
+    watch.allow(r"status of 404")
+    voice = api_clone(server, speech_clips["wav"], "Soon gone")
+    page.goto(f"{server.url}/generate?voice={voice['id']}")
+    expect(page.get_by_label("Voice", exact=True)).to_have_value(voice["id"])
+    with server.client() as client:
+        assert client.delete(f"/api/voices/{voice['id']}").status_code == 204
+    page.get_by_label("Text", exact=True).fill("Hello?")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#voice_id-error")).to_contain_text("No voice with that id exists")
+    expect(page.get_by_label("Voice", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#task")).to_be_hidden()
