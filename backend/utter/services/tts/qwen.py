@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from importlib.util import find_spec
 
 import numpy as np
@@ -110,10 +111,7 @@ class QwenEngine:
             if self._base is not None:
                 return
             self._base = self._load(self.settings.qwen_model)
-            caps = self.info.capabilities
-            self.info.capabilities = Capabilities(
-                caps.can_clone, caps.can_design, self._base.languages, caps.sample_rate, caps.max_chars_per_call
-            )
+            self.info.capabilities = replace(self.info.capabilities, languages=self._base.languages)
             self.info.details.update(device=self._base.device, dtype=self._base.dtype, attention=self._base.attn)
 
     def _design_model(self) -> qi.LoadedModel:
@@ -128,10 +126,7 @@ class QwenEngine:
                 self._design = self._load(self.settings.qwen_design_model)
             except EngineError as exc:
                 if exc.code == "weights_missing":  # stop offering design until the weights are there
-                    caps = self.info.capabilities
-                    self.info.capabilities = Capabilities(
-                        caps.can_clone, False, caps.languages, caps.sample_rate, caps.max_chars_per_call
-                    )
+                    self.info.capabilities = replace(self.info.capabilities, can_design=False)
                 raise
         return self._design
 
@@ -140,6 +135,7 @@ class QwenEngine:
     def synthesize(self, job: SpeechJob, cache: PromptCache | None = None) -> Iterator[np.ndarray]:
         # Checks and work happen here, not lazily, so errors surface at the call and the
         # model lock is never held while a caller sits on a half-read generator.
+        # job.speed and job.instructions are ignored: the Base model has no control for either.
         if job.voice is None:
             raise EngineError(
                 "voice_required",
