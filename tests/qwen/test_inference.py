@@ -90,3 +90,13 @@ def test_missing_weights_are_a_clear_error(tmp_path, monkeypatch):
         qi.load_model(str(tmp_path / "nowhere"), device="cpu")
     assert err.value.code == "weights_missing"
     assert "download-models" in err.value.message
+
+
+def test_tiny_text_tokenizer_matches_the_prompt_slicing(base):
+    """qwen-tts slices prompts by position: 3 role tokens in front, 5 after the text."""
+    tokenizer = base.model.processor.tokenizer
+    ids = base.model.processor(text="<|im_start|>assistant\nHi there.<|im_end|>\n<|im_start|>assistant\n")["input_ids"][0]
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    assert tokens[:3] == ["<|im_start|>", "assistant", "Ċ"]
+    assert tokens[-5:] == ["<|im_end|>", "Ċ", "<|im_start|>", "assistant", "Ċ"]
+    assert tokenizer.decode(ids[3:-5]) == "Hi there."
