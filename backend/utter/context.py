@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
 from .services.storage import Storage
+from .voices.listing import VoiceListCache
 from .voices.transcription import Transcriptions
 from .services.tts.registry import Engine as SpeechEngine
 
@@ -24,3 +25,4 @@ class AppContext:
     transcriptions: Transcriptions | None = None  # None: no speech recognition (off or not installed)
     # Set when a task is submitted so idle worker threads wake at once instead of at their next poll.
     wake: threading.Event = field(default_factory=threading.Event)
+    voice_list: VoiceListCache = field(default_factory=VoiceListCache)

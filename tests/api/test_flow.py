@@ -130,3 +130,18 @@ def test_openapi_documents_the_api(client):
     spec = client.get("/openapi.json").json()
     for path in ("/api/clone", "/api/voices", "/api/generate", "/api/generations/{generation_id}", "/api/health"):
         assert path in spec["paths"], path
+
+
+def test_voice_list_follows_every_change_and_supports_etags(client, speech_clips):
+    first = clone(client, speech_clips["wav"], name="First").json()
+    listed = client.get("/api/voices")
+    etag = listed.headers["etag"]
+    assert client.get("/api/voices", headers={"If-None-Match": etag}).status_code == 304
+    second = clone(client, speech_clips["wav"], name="Second").json()
+    assert [v["name"] for v in client.get("/api/voices").json()["voices"]] == ["Second", "First"]
+    client.patch(f"/api/voices/{first['id']}", json={"name": "Renamed"})
+    assert [v["name"] for v in client.get("/api/voices").json()["voices"]] == ["Second", "Renamed"]
+    client.delete(f"/api/voices/{second['id']}")
+    after = client.get("/api/voices")
+    assert [v["name"] for v in after.json()["voices"]] == ["Renamed"] and after.headers["etag"] != etag
+    assert [v["name"] for v in client.get("/api/voices", params={"search": "ren"}).json()["voices"]] == ["Renamed"]

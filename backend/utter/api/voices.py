@@ -5,10 +5,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from ..errors import ErrorResponse, UtterError
 from ..models import VoiceSource
+from ..services.storage.local import LocalStorage
 from ..validation import parse_id
 from ..voices import service
 from ..voices.schemas import VoicePublic, VoicesPublic, VoiceUpdate
@@ -49,10 +50,18 @@ def clone_voice(
 
 
 @router.get("/voices", response_model=VoicesPublic)
-def list_voices(ctx: ContextDep, session: SessionDep,
-                search: Annotated[str | None, Query(description="Only voices whose name contains this")] = None) -> VoicesPublic:
-    voices = service.list_voices(session, search)
-    return VoicesPublic(voices=[service.to_public(v, ctx.storage) for v in voices], total=len(voices))
+def list_voices(request: Request, ctx: ContextDep, session: SessionDep,
+                search: Annotated[str | None, Query(description="Only voices whose name contains this")] = None):
+    """The library, newest first. Answers 304 to a matching If-None-Match."""
+    if search and search.strip():
+        voices = service.list_voices(session, search)
+        return VoicesPublic(voices=[service.to_public(v, ctx.storage) for v in voices], total=len(voices))
+    url_lifetime = None if isinstance(ctx.storage, LocalStorage) else ctx.settings.presign_seconds
+    body, etag = ctx.voice_list.get(session, ctx.storage, url_lifetime)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/voices/{voice_id}", response_model=VoicePublic, responses={404: {"model": ErrorResponse}})

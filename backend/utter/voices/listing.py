@@ -1,0 +1,45 @@
+"""The voice list, serialised once per change of the library rather than once per request.
+
+Pages and API clients fetch the whole library often (every dropdown, every poll of /voices);
+with a thousand voices, building and serialising it each time costs far more than one
+cheap query that tells whether anything changed since the last time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..models import Voice
+from ..services.storage import Storage
+from .schemas import VoicesPublic
+
+
+class VoiceListCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._body = b""
+        self._etag = ""
+
+    def get(self, session: Session, storage: Storage, url_lifetime: int | None) -> tuple[bytes, str]:
+        """The JSON body of GET /api/voices and its ETag."""
+        count, last_change = session.execute(select(func.count(Voice.id), func.max(Voice.updated_at))).one()
+        # Signed URLs expire, so with object storage the cached body is also renewed well within their lifetime.
+        window = int(time.time() // max(url_lifetime // 3, 1)) if url_lifetime else 0
+        key = (count, last_change, window)
+        with self._lock:
+            if key == self._key:
+                return self._body, self._etag
+        from .service import list_voices, to_public  # service imports this module's neighbours
+
+        voices = list_voices(session)
+        body = VoicesPublic(voices=[to_public(v, storage) for v in voices], total=len(voices)).model_dump_json().encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        with self._lock:
+            self._key, self._body, self._etag = key, body, etag
+        return body, etag
