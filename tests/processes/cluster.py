@@ -138,8 +138,9 @@ def done_lines(logs: Iterable[str]) -> Counter:
     return counts
 
 
-def assert_each_ran_once(rows: list[Generation], logs: Iterable[str], stored_keys: Iterable[str]) -> None:
+def assert_each_ran_once(rows: list[Generation], procs: Iterable[ServerProcess], storage) -> None:
     """Every generation finished exactly once, its audio is stored once, and nothing else is stored."""
+    procs = list(procs)
     stuck = [(str(r.id), r.status) for r in rows if r.status not in FINISHED]
     assert not stuck, f"generations left unfinished: {stuck}"
     for row in rows:
@@ -147,15 +148,22 @@ def assert_each_ran_once(rows: list[Generation], logs: Iterable[str], stored_key
             assert row.error_code and row.error_message, f"{row.id} failed without a reason"
         assert row.lease_expires_at is None, f"{row.id} finished but still holds a lease"
     done = {str(r.id) for r in rows if r.status == GenerationStatus.DONE}
-    reported = done_lines(logs)
+    # A process logs 'generation.done' just after committing the row: give the last line a moment.
+    deadline = time.monotonic() + 10
+    reported = done_lines(proc.log() for proc in procs)
+    while not done <= set(reported) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        reported = done_lines(proc.log() for proc in procs)
     twice = {gid: n for gid, n in reported.items() if n > 1}
     assert not twice, f"generations completed more than once: {twice}"
     assert set(reported) == done, "the done rows and the processes' 'generation.done' lines disagree"
     expected = {f"generated/{gid}.mp3" for gid in done}
-    stored = set(stored_keys)
+    stored = set(storage.list_keys("generated"))
     assert {r.output_key for r in rows if r.status == GenerationStatus.DONE} == expected
     assert stored == expected, (f"orphaned audio: {sorted(stored - expected)}; "
                                 f"missing audio: {sorted(expected - stored)}")
+    # Chunks kept for streaming while a task runs are dropped when it ends, even after a takeover.
+    assert storage.list_keys("streams") == []
 
 
 def stop_all(procs: Iterable[ServerProcess]) -> None:

@@ -68,43 +68,47 @@ def test_sigkill_then_restart_resumes_the_interrupted_task_at_once(embedded, tmp
     assert {str(r.id) for r in rows} == set(ids)
     assert all(r.status == GenerationStatus.DONE for r in rows)
     assert {r.id: r.attempts for r in rows} == {r.id: 2 if r.id == victim.id else 1 for r in rows}
-    assert_each_ran_once(rows, [first.log(), second.log()], storage.list_keys("generated"))
+    assert_each_ran_once(rows, [first, second], storage)
     assert "queue.orphans_released count=1" in second.log()
-    # Far below the 120 s lease: the restart recognised its dead predecessor.
-    assert resumed_after < 20
+    # The restart recognised its dead predecessor: the task resumed as soon as the server was up
+    # (start-up itself is slow on a busy machine), far sooner than the 120 s lease would allow.
+    assert resumed_after - up_after < 10 and resumed_after < 60
 
 
-def test_sigterm_finishes_the_running_task_and_restart_runs_the_rest(embedded, tmp_path, request, speech_clips,
-                                                                     record_property):
+def test_sigterm_hands_back_a_long_task_and_restart_runs_everything_once(embedded, tmp_path, request,
+                                                                           speech_clips, record_property):
     env, queue, storage = embedded
     procs = []
     request.addfinalizer(lambda: stop_all(procs))
     first = start_process(env, tmp_path, "serve", log_name="first.log")
     procs.append(first)
     voice_id = clone_voice(first.url, speech_clips["wav"])
-    ids = [submit(first.url, voice_id, speech_text(i, 3)) for i in range(3)]
+    # ~4,400 characters: longer than the 10 s a stopping process waits for the task in hand.
+    ids = [submit(first.url, voice_id, speech_text(0, 50))]
+    ids += [submit(first.url, voice_id, speech_text(i, 1)) for i in range(1, 3)]
 
     in_flight = _first_fresh_claim(queue, worker_prefix(first))
+    assert str(in_flight.id) == ids[0]
     asked_at = time.monotonic()
     first.process.send_signal(signal.SIGTERM)
     # uvicorn re-raises the signal once its graceful shutdown is complete, so -SIGTERM is a clean exit.
-    assert first.process.wait(30) in (0, -signal.SIGTERM)
-    assert "Application shutdown complete" in first.log()
+    assert first.process.wait(60) in (0, -signal.SIGTERM)
     stopped_after = time.monotonic() - asked_at
+    assert "Application shutdown complete" in first.log()
     record_property("graceful_stop_s", round(stopped_after, 2))
     print(f"\n[sqlite SIGTERM] stopped {stopped_after:.2f} s after SIGTERM")
 
-    # A graceful stop finishes the task in hand and leaves the rest queued, holding nothing.
-    after_stop = {r.id: r for r in queue.rows()}
-    assert after_stop[in_flight.id].status == GenerationStatus.DONE
+    # The unfinished task went back to the queue at once, its attempt not counted; nothing is left running.
+    after_stop = {str(r.id): r for r in queue.rows()}
+    handed = after_stop[ids[0]]
+    assert (handed.status, handed.attempts, handed.worker_id) == (GenerationStatus.QUEUED, 0, None)
+    assert "queue.handed_back count=1" in first.log()
     assert not [r for r in after_stop.values() if r.status == GenerationStatus.RUNNING]
-    assert any(r.status == GenerationStatus.QUEUED for r in after_stop.values())
 
     second = start_process(env, tmp_path, "serve", log_name="second.log")
     procs.append(second)
-    rows = queue.wait_all_finished(timeout=180)
+    rows = queue.wait_all_finished(timeout=240)
     assert {str(r.id) for r in rows} == set(ids)
     assert all(r.status == GenerationStatus.DONE for r in rows)
-    # Nothing was retried: a graceful stop costs no attempts.
     assert {r.attempts for r in rows} == {1}
-    assert_each_ran_once(rows, [first.log(), second.log()], storage.list_keys("generated"))
+    assert_each_ran_once(rows, [first, second], storage)

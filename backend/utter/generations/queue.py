@@ -72,6 +72,19 @@ def release_orphans(session: Session, now: datetime | None = None) -> int:
     return released
 
 
+def hand_back(session: Session, worker_id: str) -> int:
+    """Put a stopping process's unfinished tasks back in the queue, without using up an attempt."""
+    result = session.execute(
+        update(Generation)
+        .where(Generation.worker_id == worker_id, Generation.status == GenerationStatus.RUNNING)
+        .values(status=GenerationStatus.QUEUED, worker_id=None, lease_expires_at=None,
+                attempts=Generation.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount
+
+
 def fail_exhausted(session: Session, max_attempts: int, now: datetime | None = None) -> list[uuid.UUID]:
     """Fail tasks whose lease ran out after their last allowed attempt."""
     now = now or utcnow()

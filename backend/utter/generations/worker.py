@@ -63,10 +63,18 @@ class WorkerPool:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Let tasks in hand finish for up to `timeout` seconds in all; hand back the rest to the queue."""
         self._stop.set()
         self.ctx.wake.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0))
+        if any(thread.is_alive() for thread in self._threads):
+            # Left running, a task would wait out its whole lease: a redeployed container has a new
+            # host name, so its successor cannot tell that this process is gone.
+            with self.ctx.sessions() as session:
+                handed = queue.hand_back(session, self.worker_id)
+            log.info("queue.handed_back count=%d", handed)
 
     def _loop(self) -> None:
         try:
