@@ -64,6 +64,11 @@ class GenerationStatus(StrEnum):
         return self in (GenerationStatus.DONE, GenerationStatus.FAILED, GenerationStatus.CANCELLED)
 
 
+class GenerationKind(StrEnum):
+    SPEECH = "speech"  # text spoken in a voice of the library: the history
+    DESIGN = "design"  # a preview of a voice designed from a description (not in the history)
+
+
 class Voice(Base):
     __tablename__ = "voices"
 
@@ -128,12 +133,18 @@ class Generation(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queue_seconds: Mapped[float | None] = mapped_column(Float)
     synthesis_seconds: Mapped[float | None] = mapped_column(Float)
+    # Design previews share the queue and workers with speech; voice_id is NULL until one is saved.
+    kind: Mapped[str] = mapped_column(String(16), default=GenerationKind.SPEECH, server_default="speech")
+    description: Mapped[str | None] = mapped_column(Text)
+    design_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    candidate: Mapped[int | None] = mapped_column(Integer)
 
     voice: Mapped[Voice | None] = relationship(back_populates="generations")
 
     __table_args__ = (
         Index("ix_generations_status_created", "status", "created_at"),
         Index("ix_generations_created_at", "created_at"),
+        Index("ix_generations_design_id", "design_id"),
     )
 
 
