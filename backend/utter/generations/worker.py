@@ -20,12 +20,13 @@ import numpy as np
 from sqlalchemy import func
 
 from ..context import AppContext
-from ..models import Generation, GenerationStatus, Voice
+from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..services import audio
 from ..services.storage import ObjectMissing, StorageError, generated_key, segment_key, segment_prefix
+from ..services.storage.base import preview_key
 from ..services.stitch import ChunkStitcher
 from ..services.text import chunk_text
-from ..services.tts.base import EngineError, RemoteEngine, SpeechJob, VoiceReference
+from ..services.tts.base import DesignJob, EngineError, RemoteEngine, SpeechJob, VoiceReference
 from .prompt_cache import StoragePromptCache
 from . import queue
 
@@ -172,7 +173,8 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
                          error_message=message, engine=engine_name)
         log.warning("generation.failed id=%s code=%s", generation_id, code)
 
-    if voice is None:
+    designing = generation.kind == GenerationKind.DESIGN
+    if voice is None and not designing:
         fail("voice_deleted", "The voice was deleted before this generation could run.")
         return
 
@@ -180,8 +182,10 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
     try:
         with tempfile.TemporaryDirectory(prefix="utter-gen-") as tmp, _Lease(ctx, generation_id, worker_id) as lease:
             mp3_path = Path(tmp) / "speech.mp3"
-            reference = _reference_for(ctx, voice, Path(tmp))
-            if isinstance(ctx.engine, RemoteEngine):
+            reference = _reference_for(ctx, voice, Path(tmp)) if voice else None
+            if designing:
+                duration = _run_design(ctx, generation, mp3_path, lease, worker_id)
+            elif isinstance(ctx.engine, RemoteEngine):
                 duration = _run_remote(ctx, generation, voice, reference, mp3_path, lease, worker_id)
             else:
                 duration = _run_local(ctx, generation, reference, mp3_path, lease)
@@ -192,7 +196,7 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
                 session, generation_id, worker_id, status=GenerationStatus.DONE, output_key=key,
                 duration_seconds=duration, progress=1.0, chunks_total=func.coalesce(Generation.chunks_total, 1),
                 chunks_done=func.coalesce(Generation.chunks_total, 1), engine=engine_name,
-                voice_cloned=ctx.engine.info.capabilities.can_clone,
+                voice_cloned=None if designing else ctx.engine.info.capabilities.can_clone,
                 synthesis_seconds=time.perf_counter() - started,
             )
         if not done:
@@ -200,12 +204,10 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
         _drop_segments(ctx, generation_id)
         log.info("generation.done id=%s seconds=%.2f engine=%s", generation_id, duration, engine_name)
     except TaskLost:
-        ctx.storage.delete(key)
-        _drop_segments(ctx, generation_id)
+        _discard(ctx, generation_id, key)
         log.info("generation.abandoned id=%s (cancelled, deleted or taken over)", generation_id)
     except EngineError as exc:
-        ctx.storage.delete(key)
-        _drop_segments(ctx, generation_id)
+        _discard(ctx, generation_id, key)
         fail(exc.code, exc.message)
     except ObjectMissing:
         fail("reference_missing", "The voice's reference recording is missing from storage; clone the voice again.")
@@ -214,12 +216,10 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
         # the task running until its lease ran out, to be retried and then failed as 'worker_lost'.
         fail(exc.code, exc.message)
         with suppress(StorageError):
-            ctx.storage.delete(key)
-            _drop_segments(ctx, generation_id)
+            _discard(ctx, generation_id, key)
     except Exception as exc:
         log.exception("generation.crashed id=%s", generation_id)
-        ctx.storage.delete(key)
-        _drop_segments(ctx, generation_id)
+        _discard(ctx, generation_id, key)
         fail("engine_failed", f"Speech generation failed unexpectedly ({type(exc).__name__}). Try again.")
 
 
@@ -270,6 +270,40 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
     finally:
         sink.close()
     return writer.samples_in / caps.sample_rate
+
+
+def _run_design(ctx: AppContext, generation: Generation, mp3_path: Path, lease: _Lease, worker_id: str) -> float:
+    """Render a design preview: the MP3 to listen to, and a normalised WAV stored for saving it as a voice."""
+    engine = ctx.engine
+    job = DesignJob(text=generation.text, language=generation.language, description=generation.description or "")
+    if isinstance(engine, RemoteEngine):
+        call_id = generation.remote_call_id
+        if call_id is None:
+            call_id = engine.spawn_design(job)
+            with ctx.sessions() as session:
+                queue.record_remote_call(session, generation.id, worker_id, call_id)
+        while (result := engine.poll(call_id)) is None:
+            lease.check()
+            time.sleep(REMOTE_POLL_SECONDS)
+        samples, sample_rate = np.asarray(result[0], dtype=np.float32), result[1]
+    else:
+        samples, sample_rate = engine.design(job), engine.info.capabilities.sample_rate
+    lease.check()
+    wav_path = mp3_path.with_suffix(".wav")
+    audio.write_wav(wav_path, samples, sample_rate)
+    if sample_rate != audio.REFERENCE_SAMPLE_RATE:
+        audio.write_wav(wav_path, audio.decode(wav_path).samples, audio.REFERENCE_SAMPLE_RATE)
+    ctx.storage.put_file(preview_key(str(generation.id)), wav_path, "audio/wav")
+    with audio.Mp3Writer(mp3_path, sample_rate) as writer:
+        writer.write(samples)
+    return writer.samples_in / sample_rate
+
+
+def _discard(ctx: AppContext, generation_id: uuid.UUID, key: str) -> None:
+    """Remove whatever a task that did not finish may have stored."""
+    ctx.storage.delete(key)
+    ctx.storage.delete(preview_key(str(generation_id)))
+    _drop_segments(ctx, generation_id)
 
 
 def _drop_segments(ctx: AppContext, generation_id: uuid.UUID) -> None:

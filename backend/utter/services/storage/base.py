@@ -34,6 +34,11 @@ def generated_key(generation_id: str) -> str:
     return f"generated/{generation_id}.mp3"
 
 
+def preview_key(preview_id: str) -> str:
+    """A design preview as a normalised WAV, kept so it can be saved as a voice's reference."""
+    return f"previews/{preview_id}.wav"
+
+
 def segment_prefix(generation_id: str) -> str:
     """Where a running generation keeps the audio of its finished chunks, for streaming."""
     return f"streams/{generation_id}/"
