@@ -20,7 +20,7 @@ from ..api.deps import ContextDep, SessionDep
 from ..context import AppContext
 from ..errors import UtterError
 from ..generations import service as generations
-from ..models import Generation, GenerationStatus, Voice
+from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..services.tts.base import LANGUAGE_NAMES
 from ..voices import service as voices
 from . import speech
@@ -231,7 +231,8 @@ def history(session: SessionDep, page_size: Annotated[int, Query(ge=1, le=1000)]
             start_after_history_item_id: str | None = None, voice_id: str | None = None,
             search: str | None = None) -> dict[str, Any]:
     """Utter's generations, newest first: the same history the /history page shows."""
-    query = select(Generation).order_by(Generation.created_at.desc(), Generation.id)
+    query = (select(Generation).where(Generation.kind == GenerationKind.SPEECH)
+             .order_by(Generation.created_at.desc(), Generation.id))
     if start_after_history_item_id:
         after = generations.get(session, start_after_history_item_id)
         query = query.where((Generation.created_at < after.created_at)

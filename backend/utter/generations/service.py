@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..context import AppContext
 from ..errors import UtterError, not_found
-from ..models import Generation, GenerationStatus, Voice, utcnow
+from ..models import Generation, GenerationKind, GenerationStatus, Voice, utcnow
 from ..validation import clean_language, parse_id
 from . import queue
 from .schemas import GenerateRequest, GenerationError, GenerationPublic
@@ -53,8 +53,9 @@ def get(session: Session, generation_id: str) -> Generation:
 
 
 def history(session: Session, limit: int, offset: int, voice_id: str | None = None) -> tuple[list[Generation], int]:
-    query = select(Generation)
-    count = select(func.count()).select_from(Generation)
+    # Design previews run through the same queue but are not speech in a voice: /design shows them.
+    query = select(Generation).where(Generation.kind == GenerationKind.SPEECH)
+    count = select(func.count()).select_from(Generation).where(Generation.kind == GenerationKind.SPEECH)
     if voice_id:
         parsed = parse_id(voice_id, "voice", "invalid_voice_id", field="voice_id")
         query = query.where(Generation.voice_id == parsed)
