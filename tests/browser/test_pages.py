@@ -52,22 +52,21 @@ def library(server, speech_clips):
     return voice
 
 
-@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_every_page_renders_cleanly(server, library, new_page, viewport):
-    width = "desktop" if viewport is DESKTOP else "phone"
-    page = new_page(viewport=viewport)
-    for path in PAGES:
-        response = page.goto(server.url + path)
-        assert response.status == 200
-        csp = response.headers["content-security-policy"]
-        assert "script-src 'self'" in csp and "object-src 'none'" in csp and "media-src 'self' blob: https:" in csp
-        if path in ("/voices", "/history", "/generate"):
-            expect(page.locator("[data-loaded='true'], [data-ready='true']")).to_have_count(1)
-        assert page.evaluate(AUDIT) == [], path
-        current = page.locator("nav[aria-label='Main'] a[aria-current='page']")
-        expect(current).to_have_attribute("href", path)
-        name = "home" if path == "/" else path.strip("/")
-        screenshot(page, f"{name}-{width}")
+def test_every_page_renders_cleanly(server, library, new_page):
+    for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = new_page(viewport=viewport)
+        for path in PAGES:
+            response = page.goto(server.url + path)
+            assert response.status == 200
+            csp = response.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "object-src 'none'" in csp and "media-src 'self' blob: https:" in csp
+            if path in ("/voices", "/history", "/generate"):
+                expect(page.locator("[data-loaded='true'], [data-ready='true']")).to_have_count(1)
+            assert page.evaluate(AUDIT) == [], (width, path)
+            current = page.locator("nav[aria-label='Main'] a[aria-current='page']")
+            expect(current).to_have_attribute("href", path)
+            name = "home" if path == "/" else path.strip("/")
+            screenshot(page, f"{name}-{width}")
     # Markup typed by people shows as text on every list.
     page.goto(server.url + "/voices")
     expect(page.get_by_role("heading", name='<img src=x onerror="alert(1)"> Narrator')).to_be_visible()
@@ -77,6 +76,15 @@ def test_every_page_renders_cleanly(server, library, new_page, viewport):
     page.goto(server.url + "/generate")
     expect(page.locator("#voice option").nth(1)).to_have_text('<img src=x onerror="alert(1)"> Narrator')
     assert page.locator("img").count() == 0
+
+    # The dark theme follows the system setting.
+    page = new_page(viewport=DESKTOP, color_scheme="dark")
+    page.goto(server.url + "/history")
+    assert page.evaluate("() => getComputedStyle(document.body).backgroundColor") == "rgb(20, 24, 22)"
+    expect(page.locator("#history-list > li")).to_have_count(1)
+    screenshot(page, "history-desktop-dark")
+    page.goto(server.url + "/")
+    screenshot(page, "home-desktop-dark")
 
 
 def test_pages_say_when_the_engine_cannot_clone(server, page):
@@ -108,16 +116,6 @@ def test_keyboard_reaches_the_skip_link_and_the_form(server, page):
     # The first control in the main content (links in the notice come first).
     focused = page.evaluate("() => document.activeElement.closest('main') !== null")
     assert focused
-
-
-def test_dark_theme_follows_the_system(server, library, new_page):
-    page = new_page(viewport=DESKTOP, color_scheme="dark")
-    page.goto(server.url + "/generate?task=" + "")
-    background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
-    assert background == "rgb(20, 24, 22)"
-    page.goto(server.url + "/history")
-    expect(page.locator("#history-list > li")).to_have_count(1)
-    screenshot(page, "history-desktop-dark")
 
 
 def test_file_picker_and_recorder_work_by_keyboard(server, page):
