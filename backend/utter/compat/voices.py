@@ -128,4 +128,4 @@ def _create(session: Session, ctx: AppContext, name: str, path: Path, filename: 
             description: str | None, language: str | None) -> Voice:
     return voices.create_voice(session, ctx.storage, ctx.settings, name=name, upload=path, filename=filename,
                                transcript=None, language=language, description=description,
-                               transcriber=ctx.transcriber)
+                               transcriptions=ctx.transcriptions)
