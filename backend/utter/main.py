@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from . import __version__
-from .api import files, generations, health, voices
+from .api import design, files, generations, health, voices
 from .compat import elevenlabs, openai
 from .config import AsrChoice, Settings
 from .context import AppContext
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.add_middleware(BodySizeLimit, max_upload_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
-    for router in (voices.router, generations.router, health.router, files.router, openai.router,
+    for router in (voices.router, generations.router, design.router, health.router, files.router, openai.router,
                    elevenlabs.router, pages.router):
         app.include_router(router)
     pages.mount_static(app)

@@ -1,0 +1,1 @@
+"""Voice design: previews of voices made from a description, and saving one as a voice."""
