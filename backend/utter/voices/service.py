@@ -146,6 +146,8 @@ def create_voice(session: Session, storage: Storage, settings: Settings, *, name
             finished.result(timeout=settings.asr_wait_seconds)
         except TimeoutError:
             log.info("voice.transcribing_in_background id=%s seconds=%.1f", voice.id, voice.reference_seconds)
+        except Exception:  # noqa: BLE001 - the voice is saved; the next start retries its transcription
+            log.exception("voice.transcript_not_saved id=%s", voice.id)
         else:
             session.refresh(voice)
     return voice
