@@ -146,4 +146,6 @@ export function renderAdvice(list, voice) {
   list.hidden = warnings.length === 0;
 }
 
+export const engineNames = { piper: "Piper", qwen: "Qwen3-TTS", modal: "Qwen3-TTS on Modal" };
+
 export const sourceLabels = { uploaded: "Uploaded", recorded: "Recorded", designed: "Designed" };

@@ -1,6 +1,6 @@
 // /generate: choose a voice, type, submit; follow the task by polling; play, see and download the result.
 // The running task's id lives in the URL (?task=) and sessionStorage, so a reload picks it up again.
-import { ApiError, api, clearErrors, formatDuration, formatSeconds, parseDate, showApiError, showError } from "./api.js";
+import { ApiError, api, clearErrors, engineNames, formatDuration, formatSeconds, parseDate, showApiError, showError } from "./api.js";
 import { drawWaveform } from "./waveform.js";
 
 const POLL_MS = 500;
@@ -78,8 +78,6 @@ function renderClock() {
   const seconds = elapsedSeconds(current);
   taskElapsed.textContent = seconds < 60 ? `${Math.floor(seconds)} s` : formatSeconds(seconds);
 }
-
-const engineNames = { piper: "Piper", qwen: "Qwen3-TTS", modal: "Qwen3-TTS on Modal" };
 
 const statusText = {
   queued: () => "Queued — waiting for a free worker.",

@@ -1,5 +1,5 @@
 // /history: past generations, newest first, a page at a time (?page=N).
-import { api, confirmDelete, formatDate, formatDuration } from "./api.js";
+import { api, confirmDelete, engineNames, formatDate, formatDuration } from "./api.js";
 
 const params = new URLSearchParams(window.location.search);
 // ?limit= picks another page size (1–100), kept while paging.
@@ -33,7 +33,7 @@ function renderGeneration(generation) {
   item.querySelector(".badge").dataset.status = generation.status;
   const meta = [formatDate(generation.created_at)];
   if (generation.duration_seconds != null) meta.push(formatDuration(generation.duration_seconds));
-  if (generation.engine) meta.push(generation.engine);
+  if (generation.engine) meta.push(engineNames[generation.engine] || generation.engine);
   if (generation.voice_cloned === false) meta.push("built-in voice, not cloned");
   item.querySelector(".meta").textContent = meta.join(" · ");
   item.querySelector(".quote").textContent = generation.text;
