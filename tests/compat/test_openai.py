@@ -65,6 +65,7 @@ def test_consent_voice_speech_and_delete(make_server, speech_clips):
         assert list(client.audio.voice_consents.list()) == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_speed_and_instructions(make_server, speech_clips):
     server = make_server(asr="off")
     client = sdk(server)
@@ -137,6 +138,7 @@ def test_streaming_and_sse(make_server, speech_clips):
     assert audio["codec"].startswith("mp3") and 2 < audio["seconds"] < 10
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_errors_are_typed_with_utters_message(make_server, speech_clips, speech, tmp_path):
     server = make_server(asr="off")
     client = sdk(server)
