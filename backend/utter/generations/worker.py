@@ -204,8 +204,12 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
         _drop_segments(ctx, generation_id)
         log.info("generation.done id=%s seconds=%.2f engine=%s", generation_id, duration, engine_name)
     except TaskLost:
-        _discard(ctx, generation_id, key)
-        log.info("generation.abandoned id=%s (cancelled, deleted or taken over)", generation_id)
+        if _taken_over(ctx, generation_id, worker_id):
+            # The new owner's files have the same keys as ours: discarding would delete its work.
+            log.info("generation.abandoned id=%s (taken over)", generation_id)
+        else:
+            _discard(ctx, generation_id, key)
+            log.info("generation.abandoned id=%s (cancelled or deleted)", generation_id)
     except EngineError as exc:
         _discard(ctx, generation_id, key)
         fail(exc.code, exc.message)
@@ -297,6 +301,14 @@ def _run_design(ctx: AppContext, generation: Generation, mp3_path: Path, lease: 
     with audio.Mp3Writer(mp3_path, sample_rate) as writer:
         writer.write(samples)
     return writer.samples_in / sample_rate
+
+
+def _taken_over(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) -> bool:
+    """True when another process holds the task now, running it or done with it."""
+    with ctx.sessions() as session:
+        row = session.get(Generation, generation_id)
+        return (row is not None and row.worker_id not in (None, worker_id)
+                and row.status in (GenerationStatus.RUNNING, GenerationStatus.DONE))
 
 
 def _discard(ctx: AppContext, generation_id: uuid.UUID, key: str) -> None:
