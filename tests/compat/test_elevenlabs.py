@@ -181,4 +181,5 @@ def test_access_key(make_server):
     with pytest.raises(ApiError) as refused:
         sdk(server, key="wrong").voices.get_all()
     assert refused.value.status_code == 401 and "xi-api-key" in refused.value.body["detail"]["message"]
+    assert refused.value.body["detail"]["status"] == "invalid_api_key"
     assert sdk(server, key="s3cret").voices.get_all().voices == []

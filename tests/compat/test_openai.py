@@ -177,9 +177,16 @@ def test_errors_are_typed_with_utters_message(make_server, speech_clips, speech,
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_access_key(make_server):
-    server = make_server(asr="off", api_key="s3cret")
+def test_access_key_and_full_queue(make_server, speech_clips):
+    server = make_server(asr="off", api_key="s3cret", max_queue=0)
     with pytest.raises(openai.AuthenticationError) as refused:
         sdk(server, key="wrong").audio.voice_consents.list()
     assert "UTTER_API_KEY" in refused.value.body["message"] and refused.value.body["code"] == "invalid_api_key"
-    assert list(sdk(server, key="s3cret").audio.voice_consents.list()) == []
+    client = sdk(server, key="s3cret")
+    assert list(client.audio.voice_consents.list()) == []
+
+    with server.client() as http:
+        voice = upload_voice(http, speech_clips["wav"])
+    with pytest.raises(openai.RateLimitError) as full:
+        client.audio.speech.create(model="tts-1", voice=voice["id"], input=TEXT)
+    assert full.value.body["code"] == "queue_full" and full.value.response.headers["retry-after"] == "30"

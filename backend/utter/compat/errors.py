@@ -54,17 +54,20 @@ def route_class(render: Render) -> type[APIRoute]:
     return CompatRoute
 
 
-# Utter refuses unusable input with 422; both APIs say 400 for a request they understood but cannot do.
-def public_status(status: int) -> int:
-    return 400 if status == 422 else status
+def public_status(exc: UtterError) -> int:
+    """Utter refuses unusable input with 422; both APIs say 400 for a request they understood but cannot do,
+    and 429 when there is no room for more work (Utter's full queue)."""
+    if exc.code == "queue_full":
+        return 429
+    return 400 if exc.status == 422 else exc.status
 
 
 def openai_error(exc: UtterError) -> JSONResponse:
-    status = public_status(exc.status)
+    status = public_status(exc)
     kind = {401: "invalid_request_error", 429: "rate_limit_error"}.get(status)
     kind = kind or ("server_error" if status >= 500 else "invalid_request_error")
     headers = dict(exc.headers or {})
-    # The SDK retries 409, 429 and 5xx unless told not to; only a full queue is worth retrying.
+    # The SDK retries 409, 429 and 5xx unless told not to; only a full queue is worth retrying (after Retry-After).
     headers.setdefault("x-should-retry", "true" if exc.code == "queue_full" else "false")
     body = {"error": {"message": exc.message, "type": kind, "param": exc.field, "code": exc.code}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -72,7 +75,7 @@ def openai_error(exc: UtterError) -> JSONResponse:
 
 def elevenlabs_error(exc: UtterError) -> JSONResponse:
     body = {"detail": {"status": exc.code, "message": exc.message}}
-    return JSONResponse(body, status_code=public_status(exc.status), headers=exc.headers)
+    return JSONResponse(body, status_code=public_status(exc), headers=exc.headers)
 
 
 OpenAIRoute = route_class(openai_error)
