@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import closing, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -260,7 +260,7 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
             for index, chunk in enumerate(chunks):
                 job = SpeechJob(text=chunk, language=generation.language, voice=reference, speed=generation.speed or 1.0)
                 pieces: list[np.ndarray] = []
-                with closing(engine.synthesize(job, cache)) as produced:
+                with _closing(engine.synthesize(job, cache)) as produced:
                     for piece in produced:
                         lease.check()
                         pieces.append(piece)
@@ -274,6 +274,17 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
     finally:
         sink.close()
     return writer.samples_in / caps.sample_rate
+
+
+@contextmanager
+def _closing(produced):
+    """Close an engine's output when done with it; a generator stops early, a plain iterator has nothing to close."""
+    try:
+        yield produced
+    finally:
+        close = getattr(produced, "close", None)
+        if close is not None:
+            close()
 
 
 def _run_design(ctx: AppContext, generation: Generation, mp3_path: Path, lease: _Lease, worker_id: str) -> float:
