@@ -93,9 +93,9 @@ def test_cancel_while_running_discards_the_audio(make_server, piper_engine, spee
 class SteppingEngine(FailingAfterFirstPiece):
     """Piper with small chunks, where each chunk waits for the test's go-ahead."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, max_chars: int = 40):
         super().__init__(engine, RuntimeError("unused"))
-        self.info = replace(engine.info, capabilities=replace(engine.info.capabilities, max_chars_per_call=40))
+        self.info = replace(engine.info, capabilities=replace(engine.info.capabilities, max_chars_per_call=max_chars))
         self.entered = threading.Semaphore(0)
         self.go = threading.Semaphore(0)
 

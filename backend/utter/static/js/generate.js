@@ -79,10 +79,15 @@ function renderClock() {
   taskElapsed.textContent = seconds < 60 ? `${Math.floor(seconds)} s` : formatSeconds(seconds);
 }
 
+function runningText(g) {
+  // Long text is spoken in chunks: say which, so the wait makes sense ("3 of 12").
+  if (g.chunks_total > 1) return `Generating… ${g.chunks_done} of ${g.chunks_total} parts done.`;
+  return "Generating…";
+}
+
 const statusText = {
   queued: () => "Queued — waiting for a free worker.",
-  // Whole tens, so screen readers hear a few updates rather than one per poll.
-  running: (g) => (g.progress >= 0.1 ? `Generating… ${Math.floor(g.progress * 10) * 10}% done.` : "Generating…"),
+  running: runningText,
   done: (g) => `Done. ${formatDuration(g.duration_seconds)} of speech.`,
   failed: (g) => `Failed: ${g.error ? g.error.message : "the engine reported an error."}`,
   cancelled: () => "Cancelled.",
@@ -100,11 +105,48 @@ function render(generation) {
   taskProgress.value = generation.status === "done" ? 1 : generation.progress || 0;
   cancelButton.hidden = FINISHED.has(generation.status);
   renderClock();
+  if (generation.status === "running" && generation.chunks_done >= 1) startLive(generation);
   if (generation.status === "done") showResult(generation);
+  else if (FINISHED.has(generation.status)) stopLive();
+}
+
+// The first parts of a long text can be heard while the rest is spoken: the stream URL
+// sends each finished part at once and carries on until the whole text is done.
+function startLive(generation) {
+  const live = $("live");
+  const audio = $("live-audio");
+  if (audio.dataset.generationId === generation.id) return;
+  audio.dataset.generationId = generation.id;
+  audio.src = generation.stream_url;
+  live.hidden = false;
+  audio.play().catch(() => {
+    // Autoplay refused (no recent click, e.g. after a reload): the controls are there to press.
+  });
+}
+
+function liveIsPlaying() {
+  const audio = $("live-audio");
+  return Boolean(audio.dataset.generationId) && !audio.paused && !audio.ended;
+}
+
+function stopLive() {
+  const audio = $("live-audio");
+  audio.pause();
+  audio.removeAttribute("src");
+  delete audio.dataset.generationId;
+  audio.load();
+  $("live").hidden = true;
 }
 
 async function showResult(generation) {
-  taskBox.hidden = true;
+  if (liveIsPlaying()) {
+    // Someone is listening to the live stream: let it play to the end, then tidy up.
+    $("task-title").textContent = "Playing";
+    $("live-audio").addEventListener("ended", () => { stopLive(); taskBox.hidden = true; }, { once: true });
+  } else {
+    stopLive();
+    taskBox.hidden = true;
+  }
   setBusy(false);
   const notice = $("result-notice");
   notice.hidden = !generation.notice;
@@ -160,6 +202,7 @@ function follow(generation) {
   clearTimeout(pollTimer);
   clearInterval(clockTimer);
   result.hidden = true;
+  if ($("live-audio").dataset.generationId !== generation.id) stopLive();
   remember(generation);
   render(generation);
   if (!FINISHED.has(generation.status)) {
