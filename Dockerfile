@@ -26,12 +26,12 @@ ENV PATH="/opt/venv/bin:$PATH" \
     UTTER_DATA_DIR=/data \
     PORT=8000
 # A fixed, unprivileged user; /data holds the SQLite file and uploads/ when no DATABASE_URL or R2 is set.
+# Mount a volume there to keep them (no VOLUME line: Railway refuses it and wants its own volumes).
 RUN useradd --create-home --uid 10001 --user-group utter \
     && mkdir /data && chown utter:utter /data
 COPY --from=build /opt/venv /opt/venv
 USER utter
 WORKDIR /data
-VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/api/health' % os.environ.get('PORT', '8000'), timeout=4)"

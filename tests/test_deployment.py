@@ -87,7 +87,9 @@ def test_image_runs_the_server_on_port_with_a_health_check():
     assert "/api/health" in final["HEALTHCHECK"]
     assert final["EXPOSE"] == "8000"
     env = final["ENV"]
-    assert "UTTER_DATA_DIR=/data" in env and '"/data"' in final["VOLUME"]
+    assert "UTTER_DATA_DIR=/data" in env
+    # Railway rejects images declaring VOLUME; volumes are attached by the platform or compose.
+    assert "VOLUME" not in final
 
 
 def test_dockerignore_keeps_secrets_and_bulk_out():
