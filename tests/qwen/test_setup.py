@@ -79,3 +79,23 @@ def test_modal_side_modules_need_only_the_gpu_image():
         "import utter.services.tts.qwen_inference, utter.services.tts.qwen_download\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_auto_selection_picks_qwen_when_weights_are_on_disk(tmp_path, tiny_qwen_base_dir, monkeypatch):
+    from utter.services.tts.qwen import QwenEngine
+    from utter.services.tts.registry import build_engine
+
+    monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
+    engine = build_engine(Settings(data_dir=tmp_path, engine="auto", qwen_model=str(tiny_qwen_base_dir)))
+    assert isinstance(engine, QwenEngine)
+    assert engine.info.reason.startswith("auto: Qwen3-TTS weights found at")
+
+
+def test_explicit_modal_choice_builds_the_modal_engine(tmp_path):
+    pytest.importorskip("modal")
+    from utter.services.tts.modal_client import ModalEngine
+    from utter.services.tts.registry import build_engine
+
+    engine = build_engine(Settings(data_dir=tmp_path, engine="modal"))
+    assert isinstance(engine, ModalEngine)
+    assert engine.info.capabilities.can_clone
