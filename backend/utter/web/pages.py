@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from ..api.health import engine_summary
 from ..config import Settings, StorageChoice
+from ..design import service as design_service
 from ..services.tts.base import LANGUAGE_NAMES
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def content_security_policy(settings: Settings) -> str:
             "base-uri 'self'; frame-ancestors 'none'")
 
 
-def _render(request: Request, template: str, page: str, title: str) -> HTMLResponse:
+def _render(request: Request, template: str, page: str, title: str, **extra) -> HTMLResponse:
     ctx = request.app.state.ctx
     settings = ctx.settings
     engine = engine_summary(ctx)
@@ -67,6 +68,7 @@ def _render(request: Request, template: str, page: str, title: str) -> HTMLRespo
         "all_languages": [{"code": code, "name": name} for code, name in LANGUAGE_NAMES.items()],
         "upload_extensions": UPLOAD_EXTENSIONS,
         "upload_formats": UPLOAD_FORMATS,
+        **extra,
     })
     response.headers["Content-Security-Policy"] = content_security_policy(settings)
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -101,4 +103,8 @@ def history(request: Request) -> HTMLResponse:
 
 @router.get("/design", response_class=HTMLResponse)
 def design(request: Request) -> HTMLResponse:
-    return _render(request, "design.html", "design", "Design a voice")
+    return _render(request, "design.html", "design", "Design a voice", design={
+        "text": design_service.DEFAULT_PREVIEW_TEXT, "max_description": design_service.MAX_DESCRIPTION_CHARS,
+        "max_text": design_service.MAX_PREVIEW_CHARS, "max_candidates": design_service.MAX_CANDIDATES,
+        "unsupported": design_service.unsupported_message(request.app.state.ctx),
+    })
