@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.support.audio_fixtures",
     "tests.support.app_fixtures",
     "tests.support.s3_fixtures",
+    "tests.support.qwen_fixtures",
 ]

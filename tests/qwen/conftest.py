@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# The tiny checkpoints (built once per builder version, cached in the temp dir).
-from tests.support.qwen_fixtures import tiny_qwen_base_dir, tiny_qwen_design_dir  # noqa: F401
+
+
 
 # Random weights rarely emit an end token, so every generation runs to its cap; keep it short.
 MAX_NEW_TOKENS = 8
@@ -50,7 +50,7 @@ def reference_wav(tmp_path) -> Path:
 
 
 @pytest.fixture
-def qwen_settings(tmp_path, tiny_qwen_base_dir, tiny_qwen_design_dir):  # noqa: F811
+def qwen_settings(tmp_path, tiny_qwen_base_dir, tiny_qwen_design_dir):
     from utter.config import Settings
 
     return Settings(
