@@ -221,10 +221,12 @@ def test_long_transcriptions_finish_after_the_clone_returns(make_server, speech_
         assert voice["transcription"] == "transcribing" and voice["transcript"] is None
         assert voice["check"]["warnings"] == []  # no "missing" while it is on its way
         assert voice["check"]["speech_ratio"] > 0.8  # the audio check is never deferred
+        client.get("/api/voices")  # the list is cached until the library changes
 
         done = wait_transcribed(client, voice["id"])
         assert done["transcription"] == "done" and done["transcript_source"] == "automatic"
         assert word_error_rate(SPEECH_TEXT, done["transcript"]) < 0.15
+        assert client.get("/api/voices").json()["voices"] == [done]
 
 
 def test_a_restarted_server_finishes_transcriptions_left_undone(make_server, database_url, speech_clips):

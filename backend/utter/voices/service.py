@@ -155,6 +155,7 @@ def create_voice(session: Session, storage: Storage, settings: Settings, *, name
 
 def apply_heard(voice: Voice, heard: Transcript | None, storage: Storage) -> None:
     """Record what the recogniser heard (None: it failed). A typed transcript is kept, and compared."""
+    voice.updated_at = utcnow()  # also the voice list's cache key
     if heard is None:
         voice.transcription = TranscriptionStatus.FAILED
         return
