@@ -21,7 +21,8 @@ from utter.services.storage.local import LocalStorage
 GENERATIONS = 24
 LEASE_SECONDS = 3
 
-pytestmark = pytest.mark.slow
+# Real processes on a shared 2-core machine can be slow; allow more than the suite's default 300 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _storage(kind: str, request, tmp_path):
@@ -93,9 +94,9 @@ def test_sigkill_mid_task_every_generation_ends_exactly_once(storage_kind, reque
     # The survivor notices the dead owner (same host: at its next reap; elsewhere: when the lease runs out).
     queue.wait(lambda rows: any(r.id == victim.id and r.status != GenerationStatus.RUNNING or
                                 r.id == victim.id and not r.worker_id.startswith(worker_prefix(b)) for r in rows),
-               timeout=30, what="the killed task taken over")
+               timeout=60, what="the killed task taken over")
     reclaimed_after = time.monotonic() - killed_at
-    rows = queue.wait_all_finished(timeout=240)
+    rows = queue.wait_all_finished(timeout=400)
     all_done_after = time.monotonic() - killed_at
     record_property("reclaimed_after_kill_s", round(reclaimed_after, 2))
     record_property("all_finished_after_kill_s", round(all_done_after, 2))
@@ -112,4 +113,4 @@ def test_sigkill_mid_task_every_generation_ends_exactly_once(storage_kind, reque
     # Both processes did real work before the kill, so the test exercised sharing, not one process alone.
     assert len({r.worker_id.split(":")[1] for r in rows}) == 2
     assert a.process.poll() is None, "the surviving process must keep running"
-    assert reclaimed_after < 15
+    assert reclaimed_after < 30  # next reap (5 s) after the survivor's current task, even on a busy machine
