@@ -14,6 +14,12 @@ from utter.services.reference_check import word_error_rate
 from utter.services.storage import prompt_prefix
 
 NOISE_SEED = 8
+# SPEECH_TEXT as Whisper spells it: "sea shells" and "seashells" are the same words spoken, not two errors.
+SPOKEN_TEXT = SPEECH_TEXT.replace("sea shells", "seashells").replace("sea shore", "seashore")
+
+
+def wer(heard: str) -> float:
+    return word_error_rate(SPOKEN_TEXT, heard)
 
 
 def post_clone(client, path, name="Narrator", **fields):
@@ -55,7 +61,7 @@ def test_automatic_transcript_is_close_to_the_words_spoken(client, speech_clips)
     assert created.status_code == 201, created.text
     voice = wait_transcribed(client, created.json()["id"])
     assert voice["transcript_source"] == "automatic" and voice["transcription"] == "done"
-    assert word_error_rate(SPEECH_TEXT, voice["transcript"]) < 0.15, voice["transcript"]
+    assert wer(voice["transcript"]) < 0.15, voice["transcript"]
     assert voice["language"] == "auto" and voice["detected_language"] == "en"
 
     check = voice["check"]
@@ -76,7 +82,7 @@ def test_typed_transcript_wins_and_is_compared_with_what_was_heard(client, speec
     assert right["transcript"] == SPEECH_TEXT and right["transcript_source"] == "typed"
     assert right["detected_language"] is None  # the person chose the language
     assert right["check"]["transcript_match"] > 0.9
-    assert word_error_rate(SPEECH_TEXT, right["check"]["heard_text"]) < 0.15
+    assert wer(right["check"]["heard_text"]) < 0.15
     assert right["check"]["warnings"] == []
 
     wrong_text = "Tomorrow the weather in Paris will be cloudy, with rain spreading from the west by evening."
@@ -225,7 +231,7 @@ def test_long_transcriptions_finish_after_the_clone_returns(make_server, speech_
 
         done = wait_transcribed(client, voice["id"])
         assert done["transcription"] == "done" and done["transcript_source"] == "automatic"
-        assert word_error_rate(SPEECH_TEXT, done["transcript"]) < 0.15
+        assert wer(done["transcript"]) < 0.15
         assert client.get("/api/voices").json()["voices"] == [done]
 
 
@@ -244,4 +250,4 @@ def test_a_restarted_server_finishes_transcriptions_left_undone(make_server, dat
     with second.client() as client:
         done = wait_transcribed(client, voice["id"])
     assert done["transcription"] == "done" and done["transcript_source"] == "automatic"
-    assert word_error_rate(SPEECH_TEXT, done["transcript"]) < 0.15
+    assert wer(done["transcript"]) < 0.15
