@@ -1,20 +1,12 @@
-"""Fixtures for the compatible APIs: the official SDKs pointed at a real Utter server."""
+"""Helpers for the compatible-API tests: the official SDKs pointed at a real Utter server."""
 
 from __future__ import annotations
 
 import io
 
 import av
-import pytest
 
-# Piper cannot clone, but every voice still needs a real reference clip; the recogniser is
-# switched off because these tests are about the APIs, not transcripts.
-QUICK = {"asr": "off"}
-
-
-@pytest.fixture
-def quick_server(make_server):
-    return make_server(**QUICK)
+# The servers in these tests run with asr="off": they are about the APIs, not transcripts.
 
 
 def upload_voice(client, path, name="Narrator") -> dict:

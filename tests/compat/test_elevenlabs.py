@@ -8,7 +8,7 @@ from elevenlabs.core import ApiError
 
 from tests.support.audio_fixtures import make_clip
 
-from .conftest import probe, upload_voice
+from .helpers import probe, upload_voice
 
 TEXT = "Hello from Utter. This is a test of the speech endpoint."
 

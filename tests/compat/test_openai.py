@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.audio_fixtures import make_clip
 
-from .conftest import probe, upload_voice
+from .helpers import probe, upload_voice
 
 TEXT = "Hello from Utter. This is a test of the speech endpoint."
 
