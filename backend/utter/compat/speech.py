@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..context import AppContext
 from ..errors import UtterError
-from ..generations import queue
+from ..generations.service import check_text, enqueue
 from ..generations.streaming import iter_generation_mp3
 from ..models import Generation, GenerationStatus, Voice
 from ..validation import clean_language
@@ -58,25 +58,9 @@ def check_speed(speed: float | None) -> float:
 def submit_speech(session: Session, ctx: AppContext, voice: Voice, text: str, *, language: str | None,
                   speed: float, text_field: str) -> Generation:
     """Queue speech as an ordinary generation, held to the same limits as POST /api/generate."""
-    settings = ctx.settings
     text = (text or "").strip()
-    if not text:
-        raise UtterError(422, "text_empty", "The text to speak is empty.", field=text_field)
-    if len(text) > settings.max_text_chars:
-        raise UtterError(422, "text_too_long",
-                         f"The text is {len(text)} characters long; this server's limit is "
-                         f"{settings.max_text_chars} (UTTER_MAX_TEXT_CHARS).", field=text_field)
-    if queue.queued_count(session) >= settings.max_queue:
-        raise UtterError(503, "queue_full",
-                         f"{settings.max_queue} generations are already waiting. Try again in a minute.",
-                         headers={"Retry-After": "30"})
-    generation = Generation(id=uuid.uuid4(), voice_id=voice.id, voice_name=voice.name, text=text,
-                            language=language_for(ctx, language), status=GenerationStatus.QUEUED,
-                            engine=ctx.engine.info.name, speed=speed)
-    session.add(generation)
-    session.commit()
-    ctx.wake.set()
-    return generation
+    check_text(ctx, text, text_field)
+    return enqueue(session, ctx, voice, text, language_for(ctx, language), speed)
 
 
 def language_for(ctx: AppContext, code: str | None) -> str:

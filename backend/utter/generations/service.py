@@ -17,27 +17,37 @@ from .schemas import GenerateRequest, GenerationError, GenerationPublic
 
 
 def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Generation:
-    settings = ctx.settings
     voice_id = parse_id(request.voice_id, "voice", "invalid_voice_id", field="voice_id")
     text = request.text.strip()
-    if not text:
-        raise UtterError(422, "text_empty", "Type something to say.", field="text")
-    if len(text) > settings.max_text_chars:
-        raise UtterError(422, "text_too_long",
-                         f"The text is {len(text)} characters long; the limit is {settings.max_text_chars}.",
-                         field="text")
-    caps = ctx.engine.info.capabilities
-    language = clean_language(request.language, caps.languages)
+    check_text(ctx, text, "text")
+    language = clean_language(request.language, ctx.engine.info.capabilities.languages)
     voice = session.get(Voice, voice_id)
     if voice is None:
         raise UtterError(404, "voice_not_found", "No voice with that id exists (it may have been deleted).",
                          field="voice_id")
+    return enqueue(session, ctx, voice, text, language)
+
+
+def check_text(ctx: AppContext, text: str, field: str) -> None:
+    if not text:
+        raise UtterError(422, "text_empty", "Type something to say.", field=field)
+    limit = ctx.settings.max_text_chars
+    if len(text) > limit:
+        raise UtterError(422, "text_too_long", f"The text is {len(text)} characters long; the limit is {limit}.",
+                         field=field)
+
+
+def enqueue(session: Session, ctx: AppContext, voice: Voice, text: str, language: str,
+            speed: float | None = None) -> Generation:
+    """Queue checked text as a generation for the workers; refuses when the queue is full."""
+    settings = ctx.settings
     if queue.queued_count(session) >= settings.max_queue:
         raise UtterError(503, "queue_full",
                          f"{settings.max_queue} generations are already waiting. Try again in a minute.",
                          headers={"Retry-After": "30"})
     generation = Generation(id=uuid.uuid4(), voice_id=voice.id, voice_name=voice.name, text=text,
-                            language=language, status=GenerationStatus.QUEUED, engine=ctx.engine.info.name)
+                            language=language, status=GenerationStatus.QUEUED, engine=ctx.engine.info.name,
+                            speed=speed)
     session.add(generation)
     session.commit()
     ctx.wake.set()
