@@ -80,6 +80,14 @@ def test_design_save_then_generate(qwen_server):
         assert qwen_server.ctx.storage.list_keys(prompt_prefix(voice["id"]))
         assert [g["id"] for g in client.get("/api/generations").json()["generations"]] == [spoken["id"]]
 
+        # Deleting a preview removes both of its files (the MP3 to hear, the WAV to save from).
+        second = design["previews"][1]
+        storage = qwen_server.ctx.storage
+        assert storage.exists(f"previews/{second['id']}.wav") and storage.exists(f"generated/{second['id']}.mp3")
+        assert client.delete(f"/api/generations/{second['id']}").status_code == 204
+        assert not storage.exists(f"previews/{second['id']}.wav")
+        assert not storage.exists(f"generated/{second['id']}.mp3")
+
 
 BAD_INPUT = [
     ({"description": "   "}, "description_empty", "description"),

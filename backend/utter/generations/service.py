@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..context import AppContext
 from ..errors import UtterError, not_found
 from ..models import Generation, GenerationKind, GenerationStatus, Voice, utcnow
+from ..services.storage.base import preview_key
 from ..validation import clean_language, parse_id
 from . import queue
 from .schemas import GenerateRequest, GenerationError, GenerationPublic
@@ -92,11 +93,13 @@ def cancel(session: Session, ctx: AppContext, generation_id: str) -> Generation:
 
 def delete(session: Session, ctx: AppContext, generation_id: str) -> None:
     generation = get(session, generation_id)
-    key = generation.output_key
+    keys = [generation.output_key] if generation.output_key else []
+    if generation.kind == GenerationKind.DESIGN:
+        keys.append(preview_key(str(generation.id)))
     session.delete(generation)
     session.commit()
     # A worker still running it notices the row is gone and discards its own output.
-    if key:
+    for key in keys:
         ctx.storage.delete(key)
 
 
