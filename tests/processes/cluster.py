@@ -162,7 +162,11 @@ def assert_each_ran_once(rows: list[Generation], procs: Iterable[ServerProcess],
     assert {r.output_key for r in rows if r.status == GenerationStatus.DONE} == expected
     assert stored == expected, (f"orphaned audio: {sorted(stored - expected)}; "
                                 f"missing audio: {sorted(expected - stored)}")
-    # Chunks kept for streaming while a task runs are dropped when it ends, even after a takeover.
+    # Chunks kept for streaming while a task runs are dropped when it ends, even after a takeover
+    # (a cancelled task drops them as soon as its worker notices, within a second or so).
+    deadline = time.monotonic() + 10
+    while storage.list_keys("streams") and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert storage.list_keys("streams") == []
 
 
