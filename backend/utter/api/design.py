@@ -28,6 +28,13 @@ def get_design(design_id: str, ctx: ContextDep, session: SessionDep) -> DesignPu
     return service.design_public(service.get_design(session, design_id), ctx)
 
 
+@router.delete("/design/{design_id}", status_code=204)
+def delete_design(design_id: str, ctx: ContextDep, session: SessionDep) -> Response:
+    """Delete a design's previews and their audio. A voice saved from one keeps working: it has its own copy."""
+    service.delete_design(session, ctx, design_id)
+    return Response(status_code=204)
+
+
 @router.get("/design/previews/{preview_id}", response_model=PreviewPublic)
 def get_preview(preview_id: str, ctx: ContextDep, session: SessionDep) -> PreviewPublic:
     return service.preview_public(service.get_preview(session, preview_id), ctx)

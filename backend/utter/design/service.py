@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
+import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from ..context import AppContext
 from ..errors import UtterError
@@ -25,10 +28,11 @@ from ..models import (
     TranscriptSource,
     Voice,
     VoiceSource,
+    utcnow,
 )
 from ..services import audio, reference_check
 from ..services.storage import ObjectMissing, reference_key
-from ..services.storage.base import preview_key
+from ..services.storage.base import generated_key, preview_key
 from ..validation import clean_language, clean_name, parse_id
 from .schemas import DesignPublic, DesignRequest, PreviewPublic, SavePreviewRequest
 
@@ -115,6 +119,90 @@ def get_preview(session: Session, preview_id: str) -> Generation:
     if preview is None or preview.kind != GenerationKind.DESIGN:
         raise UtterError(404, "preview_not_found", "No design preview with that id exists.")
     return preview
+
+
+def delete_design(session: Session, ctx: AppContext, design_id: str) -> None:
+    """Delete every preview of a design, rows and files.
+
+    A voice saved from one of them is unaffected: saving copied the preview's WAV to the
+    voice's own reference key. A worker still running a preview notices its row is gone
+    and discards its own output.
+    """
+    previews = get_design(session, design_id)
+    ids = [p.id for p in previews]
+    keys = [key for p in previews for key in _preview_keys(p)]
+    session.execute(delete(Generation).where(Generation.id.in_(ids)).execution_options(synchronize_session=False))
+    session.commit()
+    for key in keys:
+        ctx.storage.delete(key)
+    log.info("design.deleted id=%s previews=%d", previews[0].design_id, len(ids))
+
+
+def _preview_keys(preview: Generation) -> list[str]:
+    """Both files of a preview: the MP3 to listen to and the WAV kept for saving it."""
+    keys = [generated_key(str(preview.id)), preview_key(str(preview.id))]
+    if preview.output_key and preview.output_key not in keys:
+        keys.append(preview.output_key)
+    return keys
+
+
+# Old previews are looked for at most this often per process, from the workers' periodic reaper.
+PREVIEW_CLEANUP_SECONDS = 300.0
+_FINISHED = [GenerationStatus.DONE, GenerationStatus.FAILED, GenerationStatus.CANCELLED]
+_cleanup_lock = threading.Lock()
+_last_cleanup: dict[int, float] = {}  # id(ctx) -> time.monotonic() of its last cleanup
+
+
+def expire_previews_if_due(ctx: AppContext) -> int:
+    """Run expire_previews unless this process (this AppContext) did so in the last few minutes."""
+    now = time.monotonic()
+    with _cleanup_lock:
+        last = _last_cleanup.get(id(ctx))
+        if last is not None and now - last < PREVIEW_CLEANUP_SECONDS:
+            return 0
+        _last_cleanup[id(ctx)] = now
+    with ctx.sessions() as session:
+        return expire_previews(session, ctx)
+
+
+def expire_previews(session: Session, ctx: AppContext, *, now: datetime | None = None, batch: int = 200) -> int:
+    """Delete unsaved previews (rows and files) of designs that finished over settings.preview_ttl_hours ago.
+
+    A design has finished when all of its previews have; one still queued or running keeps
+    the whole design. Safe to run in several processes at once: each DELETE checks the
+    conditions again, and a file deleted twice is no error. Returns how many rows went.
+    """
+    cutoff = (now or utcnow()) - timedelta(hours=ctx.settings.preview_ttl_hours)
+    other = aliased(Generation)
+    keeps_design = exists(select(other.id).where(
+        other.kind == GenerationKind.DESIGN, other.design_id == Generation.design_id,
+        or_(other.status.not_in(_FINISHED), other.finished_at.is_(None), other.finished_at >= cutoff),
+    ))
+    expired = and_(
+        Generation.kind == GenerationKind.DESIGN, Generation.voice_id.is_(None),
+        Generation.status.in_(_FINISHED), Generation.finished_at < cutoff, ~keeps_design,
+    )
+    removed = 0
+    while True:
+        rows = list(session.execute(select(Generation.id, Generation.output_key).where(expired).limit(batch)))
+        if not rows:
+            break
+        ids = [row.id for row in rows]
+        session.execute(delete(Generation).where(Generation.id.in_(ids), expired)
+                        .execution_options(synchronize_session=False))
+        session.commit()
+        # Gone now, whether this process deleted it or another did: either way its files go too.
+        remaining = set(session.scalars(select(Generation.id).where(Generation.id.in_(ids))))
+        gone = [row for row in rows if row.id not in remaining]
+        for row in gone:
+            for key in {generated_key(str(row.id)), preview_key(str(row.id)), row.output_key} - {None}:
+                ctx.storage.delete(key)
+        removed += len(gone)
+        if not gone or len(rows) < batch:
+            break
+    if removed:
+        log.info("design.previews_expired count=%d ttl_hours=%s", removed, ctx.settings.preview_ttl_hours)
+    return removed
 
 
 def save_preview(session: Session, ctx: AppContext, preview_id: str, request: SavePreviewRequest) -> Voice:

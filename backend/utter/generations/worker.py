@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import func
 
 from ..context import AppContext
+from ..design import service as design_service
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..services import audio
 from ..services.storage import ObjectMissing, StorageError, generated_key, segment_key, segment_prefix
@@ -107,6 +108,7 @@ class WorkerPool:
             queue.release_orphans(session)
             for generation_id in queue.fail_exhausted(session, self.ctx.settings.task_max_attempts):
                 log.warning("generation.failed id=%s code=worker_lost", generation_id)
+        design_service.expire_previews_if_due(self.ctx)  # old unsaved previews; at most every few minutes
 
 
 class _Lease:
