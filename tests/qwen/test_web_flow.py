@@ -8,30 +8,24 @@ from tests.api.test_bad_input import post_clone
 from tests.support.app_fixtures import wait_for_generation
 from tests.support.audio_fixtures import decoded_duration
 
-from .conftest import MAX_NEW_TOKENS, SAMPLES_PER_TOKEN
+from tests.support.qwen_fixtures import QWEN_TEST_MAX_NEW_TOKENS as MAX_NEW_TOKENS
+
+from .conftest import SAMPLES_PER_TOKEN
 
 
-@pytest.fixture(scope="session")
-def tiny_qwen_engine(tiny_qwen_base_dir, tiny_qwen_design_dir):
+def test_auto_picks_qwen_when_its_weights_are_on_disk(tiny_qwen_base_dir, tiny_qwen_design_dir):
     from utter.config import Settings
     from utter.services.tts.registry import build_engine
 
-    settings = Settings(_env_file=None, engine="auto", qwen_model=str(tiny_qwen_base_dir),
-                        qwen_design_model=str(tiny_qwen_design_dir), qwen_device="cpu")
-    engine = build_engine(settings)  # auto: weights on disk → Qwen3-TTS in-process
-    engine.max_new_tokens = MAX_NEW_TOKENS
-    engine.load()
-    return engine
+    engine = build_engine(Settings(_env_file=None, engine="auto", qwen_model=str(tiny_qwen_base_dir),
+                                   qwen_design_model=str(tiny_qwen_design_dir)))
+    assert engine.info.name == "qwen"
+    assert "weights found" in engine.info.reason
+    assert engine.info.capabilities.can_clone and engine.info.capabilities.can_design
 
 
-def test_auto_picks_qwen_when_its_weights_are_on_disk(tiny_qwen_engine):
-    assert tiny_qwen_engine.info.name == "qwen"
-    assert "weights found" in tiny_qwen_engine.info.reason
-    assert tiny_qwen_engine.info.capabilities.can_clone
-
-
-def test_clone_generate_download_with_qwen(make_server, tiny_qwen_engine, speech_clips):
-    server = make_server(engine=tiny_qwen_engine, asr="off")
+def test_clone_generate_download_with_qwen(qwen_server, speech_clips):
+    server = qwen_server
     with server.client() as client:
         health = client.get("/api/health").json()
         assert health["engine"]["name"] == "qwen" and health["engine"]["capabilities"]["can_clone"] is True
@@ -62,11 +56,11 @@ def test_clone_generate_download_with_qwen(make_server, tiny_qwen_engine, speech
         assert storage.list_keys(f"prompts/{voice['id']}") == []
 
 
-def test_qwen_refuses_a_language_the_model_does_not_speak(make_server, tiny_qwen_engine, speech_clips):
-    server = make_server(engine=tiny_qwen_engine, asr="off")
+def test_qwen_lists_the_models_languages(qwen_server, speech_clips):
+    server = qwen_server
     with server.client() as client:
         voice = post_clone(client, speech_clips["wav"]).json()
         languages = {entry["code"] for entry in client.get("/api/engine").json()["capabilities"]["languages"]}
         assert {"auto", "en", "zh"} <= languages
         response = client.post("/api/generate", json={"voice_id": voice["id"], "text": "Hi.", "language": "ar"})
-        assert response.status_code == 422
+        assert response.status_code == 422 and response.json()["error"]["code"] == "language_unknown"

@@ -6,15 +6,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-# The browser suite's fixtures (Debian Chromium, watched pages, SQLite only).
-from tests.browser.conftest import api_get, browser, database_url, new_page, page, screenshot, wait_for, watch  # noqa: F401
+from .conftest import api_get, screenshot, wait_for
 
 pytestmark = pytest.mark.browser
 
 STORYTELLER = "A warm, elderly storyteller with a slight rasp, speaking slowly and gently."
 
-
-def test_design_listen_save_generate(qwen_server, page):  # noqa: F811
+def test_design_listen_save_generate(qwen_server, page):
     page.goto(qwen_server.url + "/design")
     expect(page.locator("#design-unavailable")).to_have_count(0)
     page.get_by_role("button", name="Storyteller").click()
@@ -55,8 +53,7 @@ def test_design_listen_save_generate(qwen_server, page):  # noqa: F811
     page.goto(qwen_server.url + "/voices")
     expect(page.locator(".description-text")).to_have_text(STORYTELLER)
 
-
-def test_design_unavailable_on_piper(server, page):  # noqa: F811
+def test_design_unavailable_on_piper(server, page):
     page.goto(server.url + "/design")
     notice = page.locator("#design-unavailable")
     expect(notice).to_contain_text("This server cannot design voices")
