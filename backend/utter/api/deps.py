@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from ..context import AppContext
+from ..database import session_scope
 
 
 def get_context(request: Request) -> AppContext:
@@ -16,15 +17,9 @@ def get_context(request: Request) -> AppContext:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    session = request.app.state.ctx.sessions()
-    try:
+    """A unit of work per request: committed when the handler succeeds, rolled back otherwise."""
+    with session_scope(request.app.state.ctx.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]

@@ -17,26 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from .base import EngineError
+from .base import LANGUAGE_NAMES, EngineError
 
 SAMPLE_RATE = 24000
 # The 12 Hz codec emits 12.5 frames per second; one new token is one frame.
 FRAMES_PER_SECOND = 12.5
 
 # ISO codes the API speaks -> the names Qwen3-TTS uses (lower-cased by the model).
-QWEN_LANGUAGES: dict[str, str] = {
-    "auto": "Auto",
-    "en": "English",
-    "zh": "Chinese",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "de": "German",
-    "fr": "French",
-    "ru": "Russian",
-    "pt": "Portuguese",
-    "es": "Spanish",
-    "it": "Italian",
-}
+QWEN_LANGUAGES: dict[str, str] = {**LANGUAGE_NAMES, "auto": "Auto"}
 
 # Runaway guard: a generation that never emits its end token runs to max_new_tokens,
 # so the cap follows the text. Speech runs ~12-17 characters a second; 0.3 s per
