@@ -47,12 +47,20 @@ SENTENCES = [
 
 
 def text_of(chars: int) -> str:
-    words, n = [], 0
-    while len(" ".join(words)) < chars:
-        words.append(SENTENCES[n % len(SENTENCES)])
+    """Whole sentences adding up to about `chars` characters."""
+    from utter.services.text import split_sentences
+
+    text = ""
+    n = 0
+    while len(text) < chars:
+        text = f"{text} {SENTENCES[n % len(SENTENCES)]}".strip()
         n += 1
-    text = " ".join(words)
-    return text[: text.rfind(".", 0, chars + 1) + 1] if len(text) > chars else text
+    sentences, kept = split_sentences(text), ""
+    for sentence in sentences:
+        if kept and len(kept) + 1 + len(sentence) > chars:
+            break
+        kept = f"{kept} {sentence}".strip()
+    return kept
 
 
 def rss_mb(pid: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 
 from tests.support.app_fixtures import wait_for_generation
@@ -113,10 +114,16 @@ def test_progress_is_reported_per_chunk(make_server, piper_engine, speech_clips)
         text = "The first short sentence. The second short sentence. The third short sentence."
         queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": text}).json()
         seen = []
-        for _ in range(3):
+        for index in range(3):
             assert engine.entered.acquire(timeout=30)
-            seen.append(client.get(queued["status_url"]).json()["progress"])
+            # The previous part is encoded and stored while this one waits to be spoken.
+            for _ in range(300):
+                status = client.get(queued["status_url"]).json()
+                if status["chunks_done"] == index:
+                    break
+                time.sleep(0.05)
+            seen.append((status["chunks_done"], status["chunks_total"], status["progress"]))
             engine.go.release()
         done = wait_for_generation(client, queued["status_url"])
-    assert seen == [0.0, 0.333, 0.667]
+    assert seen == [(0, 3, 0.0), (1, 3, 0.333), (2, 3, 0.667)]
     assert done["status"] == "done" and done["progress"] == 1.0

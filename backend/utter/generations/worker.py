@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -259,20 +260,29 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
     sink = audio.SegmentingFile(mp3_path)
     try:
         with audio.Mp3Writer(sink, caps.sample_rate) as writer:
-            for index, chunk in enumerate(chunks):
-                job = SpeechJob(text=chunk, language=generation.language, voice=reference, speed=generation.speed or 1.0)
-                pieces: list[np.ndarray] = []
-                with _closing(engine.synthesize(job, cache)) as produced:
-                    for piece in produced:
-                        lease.check()
-                        pieces.append(piece)
-                spoken = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+            def emit(index: int, spoken: np.ndarray) -> None:
                 writer.write(stitcher.push(spoken))
                 if index == len(chunks) - 1:
                     writer.write(stitcher.finish())
-                    break  # the last bytes come when the encoder is flushed; they go in the final file only
+                    return  # the last bytes come when the encoder is flushed; they go in the final file only
                 ctx.storage.put_bytes(segment_key(generation_id, index), sink.cut(), "audio/mpeg")
                 lease.chunk_done(index + 1, len(chunks))
+
+            # Encoding and storing one chunk overlaps speaking the next; at most one waits at a time.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="utter-encode") as encoder:
+                emitted: Future | None = None
+                for index, chunk in enumerate(chunks):
+                    job = SpeechJob(text=chunk, language=generation.language, voice=reference,
+                                    speed=generation.speed or 1.0)
+                    pieces: list[np.ndarray] = []
+                    with _closing(engine.synthesize(job, cache)) as produced:
+                        for piece in produced:
+                            lease.check()
+                            pieces.append(piece)
+                    if emitted is not None:
+                        emitted.result()  # raises what the encoder raised (e.g. TaskLost)
+                    emitted = encoder.submit(emit, index, np.concatenate(pieces) if pieces else np.zeros(0, np.float32))
+                emitted.result()
     finally:
         sink.close()
     return writer.samples_in / caps.sample_rate

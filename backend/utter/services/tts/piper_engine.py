@@ -38,7 +38,9 @@ class PiperEngine:
                 can_design=False,
                 languages=("en",),
                 sample_rate=PIPER_SAMPLE_RATE,
-                max_chars_per_call=400,
+                # Piper speaks sentence by sentence anyway; smaller chunks stream sooner and let
+                # encoding overlap speaking.
+                max_chars_per_call=200,
             ),
             details={"voice": "en_US-joe-medium", "license": "GPL-3.0 engine, MIT voice"},
         )
