@@ -85,7 +85,7 @@ class Qwen3TTS:
 
         try:
             prompt = self._prompt(reference_audio, transcript, voice_key)
-            audio = qi.generate_clone(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens)
+            audio = qi.generate_clone_long(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens)
         except EngineError as exc:
             return {"error": {"code": exc.code, "message": exc.message}}
         return {"audio": audio.astype("<f4").tobytes(), "sample_rate": qi.SAMPLE_RATE}

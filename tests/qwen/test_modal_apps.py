@@ -61,6 +61,17 @@ def test_clone_method(base_app, reference_wav, transcript):
     assert 0 < audio.size <= MAX_NEW_TOKENS * SAMPLES_PER_TOKEN
 
 
+def test_clone_method_speaks_long_text_in_chunks(base_app, reference_wav):
+    """Qwen3-TTS drifts after ~30 s, so the Modal method splits long text as the worker does locally."""
+    text = " ".join(["This sentence is one of many in a long article about nothing much."] * 10)
+    result = base_app.Qwen3TTS().generate.local(
+        text=text, language="en", reference_audio=reference_wav.read_bytes(), max_new_tokens=MAX_NEW_TOKENS
+    )
+    audio, _ = decode_result(result)
+    # Three chunks of at most 300 characters, each capped, joined with short crossfades.
+    assert MAX_NEW_TOKENS * SAMPLES_PER_TOKEN * 2 < audio.size <= MAX_NEW_TOKENS * SAMPLES_PER_TOKEN * 3
+
+
 def test_clone_method_reports_errors_as_data(base_app, reference_wav):
     result = base_app.Qwen3TTS().generate.local(
         text="Hej.", language="sv", reference_audio=reference_wav.read_bytes(), max_new_tokens=MAX_NEW_TOKENS

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ...config import Settings
+from .qwen_inference import MAX_CHARS_PER_CALL
 from .base import LANGUAGE_NAMES, Capabilities, DesignJob, EngineError, EngineInfo, SpeechJob
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class ModalEngine:
                 can_clone=True,
                 can_design=bool(settings.modal_design_app_name),
                 languages=tuple(LANGUAGE_NAMES),
+                max_chars_per_call=MAX_CHARS_PER_CALL,
                 sample_rate=SAMPLE_RATE,
             ),
             details={"app": settings.modal_app_name, "design_app": settings.modal_design_app_name or "(none)"},

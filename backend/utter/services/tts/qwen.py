@@ -84,6 +84,7 @@ class QwenEngine:
                 can_clone=True,
                 can_design=_design_configured(settings),
                 languages=tuple(LANGUAGE_NAMES),
+                max_chars_per_call=qi.MAX_CHARS_PER_CALL,
                 sample_rate=qi.SAMPLE_RATE,
             ),
             details={"model": settings.qwen_model, "design_model": settings.qwen_design_model or "(none)"},

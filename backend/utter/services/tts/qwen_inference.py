@@ -20,6 +20,8 @@ import numpy as np
 from .base import LANGUAGE_NAMES, EngineError
 
 SAMPLE_RATE = 24000
+# Qwen3-TTS drifts after ~30 s of audio; ~300 characters is ~20 s of speech.
+MAX_CHARS_PER_CALL = 300
 # The 12 Hz codec emits 12.5 frames per second; one new token is one frame.
 FRAMES_PER_SECOND = 12.5
 
@@ -253,6 +255,26 @@ def generate_clone(
         voice_clone_prompt=prompt,
         max_new_tokens=token_budget(text, max_new_tokens),
     )
+
+
+def generate_clone_long(
+    loaded: LoadedModel, prompt: list, text: str, language: str, *, max_new_tokens: int | None = None
+) -> np.ndarray:
+    """Like generate_clone, for text of any length: spoken in chunks, levelled and crossfaded.
+
+    For callers that get one result per call (the Modal app); the in-process engine is
+    given chunks by the worker instead, so it can stream them.
+    """
+    from ..stitch import ChunkStitcher
+    from ..text import chunk_text
+
+    stitcher = ChunkStitcher(SAMPLE_RATE)
+    parts = [
+        stitcher.push(generate_clone(loaded, prompt, chunk, language, max_new_tokens=max_new_tokens))
+        for chunk in chunk_text(text, MAX_CHARS_PER_CALL)
+    ]
+    parts.append(stitcher.finish())
+    return np.concatenate(parts)
 
 
 def generate_design(
