@@ -26,3 +26,10 @@ class AppContext:
     # Set when a task is submitted so idle worker threads wake at once instead of at their next poll.
     wake: threading.Event = field(default_factory=threading.Event)
     voice_list: VoiceListCache = field(default_factory=VoiceListCache)
+    # Notified when a generation in this process stores a chunk or finishes, so a listener on
+    # /stream hears it at once; listeners still poll the database for work done by other processes.
+    progress: threading.Condition = field(default_factory=threading.Condition)
+
+    def notify_progress(self) -> None:
+        with self.progress:
+            self.progress.notify_all()

@@ -145,3 +145,7 @@ def test_voice_list_follows_every_change_and_supports_etags(client, speech_clips
     after = client.get("/api/voices")
     assert [v["name"] for v in after.json()["voices"]] == ["Renamed"] and after.headers["etag"] != etag
     assert [v["name"] for v in client.get("/api/voices", params={"search": "ren"}).json()["voices"]] == ["Renamed"]
+    # Sent compressed to clients that accept it (httpx does, and decompresses), plain to others.
+    assert after.headers["content-encoding"] == "gzip"
+    plain = client.get("/api/voices", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == after.json()

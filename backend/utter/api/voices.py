@@ -57,10 +57,12 @@ def list_voices(request: Request, ctx: ContextDep, session: SessionDep,
         voices = service.list_voices(session, search)
         return VoicesPublic(voices=[service.to_public(v, ctx.storage) for v in voices], total=len(voices))
     url_lifetime = None if isinstance(ctx.storage, LocalStorage) else ctx.settings.presign_seconds
-    body, etag = ctx.voice_list.get(session, ctx.storage, url_lifetime)
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    body, gzipped, etag = ctx.voice_list.get(session, ctx.storage, url_lifetime)
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(gzipped, media_type="application/json", headers={**headers, "Content-Encoding": "gzip"})
     return Response(body, media_type="application/json", headers=headers)
 
 

@@ -62,7 +62,8 @@ def iter_generation_mp3(ctx: AppContext, generation_id: uuid.UUID, *, timeout: f
             if data:
                 yield data
         if not progressed:
-            time.sleep(POLL_SECONDS)
+            with ctx.progress:
+                ctx.progress.wait(POLL_SECONDS)
 
 
 def _rest_of_final(ctx: AppContext, key: str, offset: int) -> Iterator[bytes]:

@@ -138,6 +138,7 @@ class _Lease:
             if not queue.set_chunks(session, self.generation_id, self.worker_id, done, total,
                                     self.ctx.settings.task_lease_seconds):
                 self.lost.set()
+        self.ctx.notify_progress()
         self.check()
 
     def check(self) -> None:
@@ -204,6 +205,7 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
             )
         if not done:
             raise TaskLost
+        ctx.notify_progress()
         _drop_segments(ctx, generation_id)
         log.info("generation.done id=%s seconds=%.2f engine=%s", generation_id, duration, engine_name)
     except TaskLost:
