@@ -109,15 +109,17 @@ def make_reference(engine: PiperEngine, folder: Path, seconds: float) -> Path:
 
 
 def engine_alone(engine: PiperEngine, text: str) -> dict:
-    started = time.perf_counter()
-    first = None
-    samples = 0
-    for piece in engine.synthesize(SpeechJob(text=text, language="en")):
-        if first is None:
-            first = time.perf_counter() - started
-        samples += len(piece)
-    total = time.perf_counter() - started
-    return {"first_audio_s": first, "total_s": total, "audio_s": samples / engine.info.capabilities.sample_rate}
+    with MemorySampler(os.getpid()) as memory:
+        started = time.perf_counter()
+        first = None
+        samples = 0
+        for piece in engine.synthesize(SpeechJob(text=text, language="en")):
+            if first is None:
+                first = time.perf_counter() - started
+            samples += len(piece)
+        total = time.perf_counter() - started
+    return {"first_audio_s": first, "total_s": total, "audio_s": samples / engine.info.capabilities.sample_rate,
+            "peak_rss_mb": memory.peak}
 
 
 def service_run(client: httpx.Client, base: str, voice_id: str, text: str, pid: int) -> dict:
@@ -230,6 +232,7 @@ def main() -> None:
         "first_audio_5000_vs_100": largest["service"]["first_audio_s"] / smallest["service"]["first_audio_s"],
         "service_vs_engine_500": mid["overhead_ratio"],
         "memory_growth_100_to_5000_mb": largest["service"]["server_peak_rss_mb"] - smallest["service"]["server_peak_rss_mb"],
+        "engine_alone_memory_growth_100_to_5000_mb": largest["engine"]["peak_rss_mb"] - smallest["engine"]["peak_rss_mb"],
         "voices_p99_ms": results["load"]["voices_list_1000"]["p99_ms"],
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -257,6 +260,7 @@ def print_table(results: dict) -> None:
     print(f"| first audio, 5,000 vs 100 chars | {t['first_audio_5000_vs_100']:.2f}× | ≤ 1.5× |")
     print(f"| service vs engine alone, 500 chars | {t['service_vs_engine_500']:.2f}× | ≤ 1.15× |")
     print(f"| server memory growth 100 → 5,000 chars | {t['memory_growth_100_to_5000_mb']:.0f} MB | < 100 MB |")
+    print(f"| (Piper alone, same texts, this process) | {t['engine_alone_memory_growth_100_to_5000_mb']:.0f} MB | |")
     print(f"| GET /api/voices p99, 1,000 voices, 20 clients | {t['voices_p99_ms']:.1f} ms | < 50 ms |")
 
 

@@ -23,6 +23,7 @@ from .schemas import VoicesPublic
 class VoiceListCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._building = threading.Lock()
         self._key: tuple | None = None
         self._body = b""
         self._gzipped = b""
@@ -41,6 +42,15 @@ class VoiceListCache:
         with self._lock:
             if key == self._key:
                 return self._body, self._gzipped, self._etag
+        # One rebuild at a time: requests arriving meanwhile wait for it instead of each
+        # serialising the whole library again (which, under the GIL, makes all of them slow).
+        with self._building:
+            with self._lock:
+                if key == self._key:
+                    return self._body, self._gzipped, self._etag
+            return self._rebuild(session, storage, key)
+
+    def _rebuild(self, session: Session, storage: Storage, key: tuple) -> tuple[bytes, bytes, str]:
         from .service import list_voices, to_public  # service imports this module's neighbours
 
         voices = list_voices(session)
