@@ -48,7 +48,8 @@ def test_sigkill_then_restart_resumes_the_interrupted_task_at_once(embedded, tmp
     first = start_process(env, tmp_path, "serve", log_name="first.log")
     procs.append(first)
     voice_id = clone_voice(first.url, speech_clips["wav"])
-    ids = [submit(first.url, voice_id, speech_text(i, 3)) for i in range(4)]
+    # About a second of work each, so the kill lands mid-task even on an idle machine.
+    ids = [submit(first.url, voice_id, speech_text(i, 6)) for i in range(4)]
 
     victim = _first_fresh_claim(queue, worker_prefix(first))
     sigkill(first)
@@ -85,9 +86,9 @@ def test_sigterm_hands_back_a_long_task_and_the_restart_resumes_it(embedded, tmp
     first = start_process(env, tmp_path, "serve", log_name="first.log")
     procs.append(first)
     voice_id = clone_voice(first.url, speech_clips["wav"])
-    # ~2,600 characters (~12 s of work on an idle machine): longer than the 10 s a stopping process
-    # waits for the task in hand.
-    ids = [submit(first.url, voice_id, speech_text(0, 30))]
+    # ~4,800 characters (~17 s of work on an idle machine, the most one generation may hold): well
+    # beyond the 10 s a stopping process waits for the task in hand.
+    ids = [submit(first.url, voice_id, speech_text(0, 57))]
     ids += [submit(first.url, voice_id, speech_text(i, 1)) for i in range(1, 3)]
 
     in_flight = _first_fresh_claim(queue, worker_prefix(first))

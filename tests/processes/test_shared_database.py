@@ -88,7 +88,7 @@ def test_sigkill_mid_task_every_generation_ends_exactly_once(storage_kind, reque
     queue = Queue(database_url)
     request.addfinalizer(queue.close)
     voice_id = clone_voice(a.url, speech_clips["wav"])
-    ids = [submit(entry_points[i % len(entry_points)], voice_id, speech_text(i, 1 + i % 2)) for i in range(GENERATIONS)]
+    ids = [submit(entry_points[i % len(entry_points)], voice_id, speech_text(i, 2 + i % 2)) for i in range(GENERATIONS)]
 
     victim, killed_at = _kill_when_freshly_claimed(queue, b, min_done=4)
     # The survivor notices the dead owner (same host: at its next reap; elsewhere: when the lease runs out).
