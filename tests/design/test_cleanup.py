@@ -97,7 +97,8 @@ def test_old_unsaved_previews_are_cleaned_up(qwen_server):
         # The workers' periodic reaper runs the cleanup (made due at once here rather than in minutes).
         service._last_cleanup.pop(id(ctx), None)
         deadline = time.monotonic() + 60
-        while unsaved_id in preview_ids_in_db(ctx):
+        # The row goes first, its files right after: wait for both.
+        while unsaved_id in preview_ids_in_db(ctx) or any(preview_files(storage, unsaved_id)):
             assert time.monotonic() < deadline, "the reaper did not remove the old unsaved preview"
             time.sleep(0.2)
         assert preview_files(storage, unsaved_id) == [False, False]
