@@ -63,22 +63,31 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
     return (f"The field '{field}' is invalid: {detail}." if field else f"Invalid request: {detail}."), field
 
 
+def from_validation_error(exc: RequestValidationError) -> UtterError:
+    """A request that failed FastAPI's validation, as one readable error naming the field."""
+    message, field = _describe_validation(exc)
+    return UtterError(422, "invalid_request", message, field=field)
+
+
+def from_storage_error(exc: StorageError) -> UtterError:
+    """A storage failure as the error a client sees: 503 (retry later) unless the object or key is at fault."""
+    logging.getLogger("utter.api").warning("request.storage_error code=%s message=%s", exc.code, exc.message)
+    status = _STORAGE_STATUS.get(exc.code, 503)
+    return UtterError(status, exc.code, exc.message, headers={"Retry-After": "30"} if status == 503 else None)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UtterError)
     async def _utter(_request: Request, exc: UtterError) -> JSONResponse:
         return error_json(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
     @app.exception_handler(StorageError)
-    async def _storage(_request: Request, exc: StorageError) -> JSONResponse:
-        status = _STORAGE_STATUS.get(exc.code, 503)
-        logging.getLogger("utter.api").warning("request.storage_error code=%s message=%s", exc.code, exc.message)
-        headers = {"Retry-After": "30"} if status == 503 else None
-        return error_json(status, exc.code, exc.message, headers=headers)
+    async def _storage(request: Request, exc: StorageError) -> JSONResponse:
+        return await _utter(request, from_storage_error(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, field = _describe_validation(exc)
-        return error_json(422, "invalid_request", message, field)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return await _utter(request, from_validation_error(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import _STORAGE_STATUS, UtterError, _describe_validation
+from ..errors import UtterError, from_storage_error, from_validation_error
 from ..services.storage import StorageError
 
 log = logging.getLogger("utter.compat")
@@ -36,14 +36,12 @@ def route_class(render: Render) -> type[APIRoute]:
                 except UtterError as exc:
                     return render(exc)
                 except RequestValidationError as exc:
-                    message, field = _describe_validation(exc)
-                    return render(UtterError(422, "invalid_request", message, field=field))
+                    return render(from_validation_error(exc))
                 except StarletteHTTPException as exc:
                     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
                     return render(UtterError(exc.status_code, "http_error", message))
                 except StorageError as exc:
-                    log.warning("request.storage_error code=%s message=%s", exc.code, exc.message)
-                    return render(UtterError(_STORAGE_STATUS.get(exc.code, 503), exc.code, exc.message))
+                    return render(from_storage_error(exc))
                 except Exception:
                     log.exception("request.crashed path=%s", request.url.path)
                     return render(UtterError(500, "internal_error",
