@@ -14,6 +14,7 @@ from .config import AsrChoice, Settings
 from .context import AppContext
 from .database import make_engine, make_sessionmaker, migrate
 from .errors import install_error_handlers
+from .heap import freeze_long_lived
 from .generations.worker import WorkerPool
 from .limits import BodySizeLimit
 from .services.storage import Storage, build_storage
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                  db.dialect.name, recogniser.name if recogniser else "off")
         if transcriptions:
             transcriptions.resume()
+        freeze_long_lived()
         try:
             yield
         finally:

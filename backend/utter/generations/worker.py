@@ -22,6 +22,7 @@ from sqlalchemy import func
 
 from ..context import AppContext
 from ..design import service as design_service
+from ..heap import freeze_long_lived
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..services import audio
 from ..services.storage import ObjectMissing, StorageError, generated_key, segment_key, segment_prefix
@@ -82,6 +83,7 @@ class WorkerPool:
     def _loop(self) -> None:
         try:
             self.ctx.engine.load()
+            freeze_long_lived()  # the model's objects live as long as the process
         except EngineError as exc:
             log.error("engine.load_failed code=%s message=%s", exc.code, exc.message)
         while not self._stop.is_set():
