@@ -12,7 +12,8 @@ from ..context import AppContext
 from ..database import session_scope
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async only so FastAPI calls it on the event loop rather than sending it to a worker thread.
     return request.app.state.ctx
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
 
+from ..context import AppContext
 from ..errors import ErrorResponse, UtterError
 from ..models import VoiceSource
 from ..services.storage.local import LocalStorage
@@ -50,20 +52,27 @@ def clone_voice(
 
 
 @router.get("/voices", response_model=VoicesPublic)
-def list_voices(request: Request, ctx: ContextDep, session: SessionDep,
-                search: Annotated[str | None, Query(description="Only voices whose name contains this")] = None):
+async def list_voices(request: Request, ctx: ContextDep,
+                      search: Annotated[str | None, Query(description="Only voices whose name contains this")] = None):
     """The library, newest first. Answers 304 to a matching If-None-Match."""
+    # Async, with no session dependency: the whole library is served from the event loop,
+    # and the one database check it needs is shared between concurrent requests.
     if search and search.strip():
-        voices = service.list_voices(session, search)
-        return VoicesPublic(voices=[service.to_public(v, ctx.storage) for v in voices], total=len(voices))
+        return await run_in_threadpool(_search_voices, ctx, search)
     url_lifetime = None if isinstance(ctx.storage, LocalStorage) else ctx.settings.presign_seconds
-    body, gzipped, etag = ctx.voice_list.get(session, ctx.storage, url_lifetime)
+    body, gzipped, etag = await ctx.voice_list.current(ctx.sessions, ctx.storage, url_lifetime)
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", ""):
         return Response(gzipped, media_type="application/json", headers={**headers, "Content-Encoding": "gzip"})
     return Response(body, media_type="application/json", headers=headers)
+
+
+def _search_voices(ctx: AppContext, search: str) -> VoicesPublic:
+    with ctx.sessions() as session:
+        voices = service.list_voices(session, search)
+        return VoicesPublic(voices=[service.to_public(v, ctx.storage) for v in voices], total=len(voices))
 
 
 @router.get("/voices/{voice_id}", response_model=VoicePublic, responses={404: {"model": ErrorResponse}})

@@ -3,17 +3,25 @@
 Pages and API clients fetch the whole library often (every dropdown, every poll of /voices);
 with a thousand voices, building and serialising it each time costs far more than one
 cheap query that tells whether anything changed since the last time.
+
+Under many concurrent requests even that query, and the trips to a worker thread it
+needs, become the cost. So requests share checks: one runs at a time, and every request
+that arrived before it started takes its answer. No request is answered from a check
+that began before it arrived, so a voice created a moment earlier, by any process, is
+always in the list.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import threading
 import time
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from ..models import Voice
 from ..services.storage import Storage
@@ -28,6 +36,29 @@ class VoiceListCache:
         self._body = b""
         self._gzipped = b""
         self._etag = ""
+        self._checks_started = 0
+        self._check: tuple[int, asyncio.Task] | None = None
+
+    async def current(self, sessions: sessionmaker[Session], storage: Storage,
+                      url_lifetime: int | None) -> tuple[bytes, bytes, str]:
+        """Like get(), from the event loop, sharing one database check among concurrent requests."""
+        fresh_enough = self._checks_started + 1  # a check that starts after this request arrived
+        while True:
+            if self._check is None:
+                self._checks_started += 1
+                task = asyncio.ensure_future(run_in_threadpool(self._checked, sessions, storage, url_lifetime))
+                self._check = (self._checks_started, task)
+                task.add_done_callback(lambda _: setattr(self, "_check", None))
+            number, task = self._check
+            # shield: a request that goes away must not cancel the check the others wait for.
+            if number >= fresh_enough:
+                return await asyncio.shield(task)
+            await asyncio.wait([task])  # began before we arrived: wait it out, then start the next
+
+    def _checked(self, sessions: sessionmaker[Session], storage: Storage,
+                 url_lifetime: int | None) -> tuple[bytes, bytes, str]:
+        with sessions() as session:
+            return self.get(session, storage, url_lifetime)
 
     def get(self, session: Session, storage: Storage, url_lifetime: int | None) -> tuple[bytes, bytes, str]:
         """The JSON body of GET /api/voices, the same gzipped, and their ETag.
