@@ -18,8 +18,10 @@ def _settings():
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .heap import keep_heap_flat
     from .main import create_app
 
+    keep_heap_flat()
     settings = _settings()
     app = create_app(settings)
     shown_host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1", "::") else args.host
@@ -34,9 +36,11 @@ def worker(args: argparse.Namespace) -> int:
     from .context import AppContext
     from .database import make_engine, make_sessionmaker, migrate
     from .generations.worker import WorkerPool
+    from .heap import keep_heap_flat
     from .services.storage import build_storage
     from .services.tts.registry import build_engine
 
+    keep_heap_flat()
     settings = _settings()
     migrate(settings)
     db = make_engine(settings)
