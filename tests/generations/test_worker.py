@@ -127,3 +127,31 @@ def test_progress_is_reported_per_chunk(make_server, piper_engine, speech_clips)
         done = wait_for_generation(client, queued["status_url"])
     assert seen == [(0, 3, 0.0), (1, 3, 0.333), (2, 3, 0.667)]
     assert done["status"] == "done" and done["progress"] == 1.0
+
+
+def test_stream_segments_left_by_a_dead_process_are_swept(make_server):
+    """A process that died between storing the final file and dropping its segments leaves them behind."""
+    import uuid
+
+    from utter.generations.worker import sweep_leftover_segments
+    from utter.models import Generation, GenerationStatus
+    from utter.services.storage import segment_key
+
+    server = make_server(workers=0)
+    ctx = server.ctx
+    statuses = {"done": GenerationStatus.DONE, "failed": GenerationStatus.FAILED,
+                "queued": GenerationStatus.QUEUED, "running": GenerationStatus.RUNNING}
+    ids = {name: uuid.uuid4() for name in (*statuses, "deleted")}
+    with ctx.sessions() as session:
+        for name, status in statuses.items():
+            session.add(Generation(id=ids[name], voice_name="Gone", text="Some words.", status=status))
+        session.commit()
+    for generation_id in ids.values():
+        for index in range(2):
+            ctx.storage.put_bytes(segment_key(str(generation_id), index), b"\xff\xfb" + b"\0" * 100, "audio/mpeg")
+    ctx.storage.put_bytes("streams/notes.txt", b"not a generation's", "text/plain")
+
+    assert sweep_leftover_segments(ctx) == 3  # done, failed and the deleted one
+    remaining = {key.split("/")[1] for key in ctx.storage.list_keys("streams/")}
+    assert remaining == {str(ids["queued"]), str(ids["running"]), "notes.txt"}
+    assert sweep_leftover_segments(ctx) == 0

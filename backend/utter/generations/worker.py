@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func
+from sqlalchemy import func, select
 
 from ..context import AppContext
 from ..design import service as design_service
@@ -26,7 +26,7 @@ from ..heap import freeze_long_lived
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..services import audio
 from ..services.storage import ObjectMissing, StorageError, generated_key, segment_key, segment_prefix
-from ..services.storage.base import preview_key
+from ..services.storage.base import STREAMS_PREFIX, preview_key
 from ..services.stitch import ChunkStitcher
 from ..services.text import chunk_text
 from ..services.tts.base import DesignJob, EngineError, RemoteEngine, SpeechJob, VoiceReference
@@ -36,6 +36,8 @@ from . import queue
 log = logging.getLogger("utter.worker")
 
 REAP_INTERVAL_SECONDS = 5.0
+# Leftover stream segments are rare (a process died at one exact moment): look for them seldom.
+SEGMENT_SWEEP_SECONDS = 600.0
 IDLE_POLL_SECONDS = 1.0
 REMOTE_POLL_SECONDS = 1.0
 # How soon a running task notices it was cancelled or deleted.
@@ -54,6 +56,7 @@ class WorkerPool:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_reap = 0.0
+        self._last_sweep: float | None = None  # None: sweep at the first reap after start-up
         self._reap_lock = threading.Lock()
 
     def start(self) -> None:
@@ -107,11 +110,18 @@ class WorkerPool:
             if now - self._last_reap < REAP_INTERVAL_SECONDS:
                 return
             self._last_reap = now
+            sweep = self._last_sweep is None or now - self._last_sweep >= SEGMENT_SWEEP_SECONDS
+            if sweep:
+                self._last_sweep = now
         with self.ctx.sessions() as session:
             queue.release_orphans(session)
             for generation_id in queue.fail_exhausted(session, self.ctx.settings.task_max_attempts):
                 log.warning("generation.failed id=%s code=worker_lost", generation_id)
         design_service.expire_previews_if_due(self.ctx)  # old unsaved previews; at most every few minutes
+        if sweep:
+            swept = sweep_leftover_segments(self.ctx)
+            if swept:
+                log.info("streams.swept generations=%d", swept)
 
 
 class _Lease:
@@ -348,6 +358,29 @@ def _discard(ctx: AppContext, generation_id: uuid.UUID, key: str) -> None:
 def _drop_segments(ctx: AppContext, generation_id: uuid.UUID) -> None:
     for key in ctx.storage.list_keys(segment_prefix(str(generation_id))):
         ctx.storage.delete(key)
+
+
+def sweep_leftover_segments(ctx: AppContext) -> int:
+    """Delete the stream segments of generations that are over or gone; returns how many generations had some.
+
+    A generation drops its segments as soon as its final file is stored, so they are
+    left only when a process died between the two. Segments of a queued or running
+    generation are kept: a queued one may be claimed while we look, and its new
+    attempt writes the same keys.
+    """
+    owners: set[uuid.UUID] = set()
+    for key in ctx.storage.list_keys(STREAMS_PREFIX):
+        with suppress(ValueError):  # a name that is not a generation id was not put there by Utter
+            owners.add(uuid.UUID(key.removeprefix(STREAMS_PREFIX).split("/", 1)[0]))
+    if not owners:
+        return 0
+    with ctx.sessions() as session:
+        live = set(session.scalars(select(Generation.id).where(
+            Generation.id.in_(owners), Generation.status.in_((GenerationStatus.QUEUED, GenerationStatus.RUNNING)))))
+    leftover = owners - live
+    for owner in leftover:
+        _drop_segments(ctx, owner)
+    return len(leftover)
 
 
 def _run_remote(ctx: AppContext, generation: Generation, voice: Voice, reference: VoiceReference | None,

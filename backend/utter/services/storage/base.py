@@ -39,9 +39,12 @@ def preview_key(preview_id: str) -> str:
     return f"previews/{preview_id}.wav"
 
 
+STREAMS_PREFIX = "streams/"
+
+
 def segment_prefix(generation_id: str) -> str:
     """Where a running generation keeps the audio of its finished chunks, for streaming."""
-    return f"streams/{generation_id}/"
+    return f"{STREAMS_PREFIX}{generation_id}/"
 
 
 def segment_key(generation_id: str, index: int) -> str:
