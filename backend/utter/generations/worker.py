@@ -282,11 +282,7 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
                 ctx.storage.put_bytes(segment_key(generation_id, index), sink.cut(), "audio/mpeg")
                 lease.chunk_done(index + 1, len(chunks))
 
-            # With a GPU engine, encoding and storing one chunk overlaps speaking the next (at most one
-            # waits). A CPU engine already keeps every core busy, and encoding alongside it was slower
-            # than encoding in between (Piper, 500 characters, two cores, medians of four sets of
-            # 7-9 runs: 1.21-1.24x the engine alone against 1.11-1.21x).
-            overlap = not caps.busy_cpu
+            # Encoding and storing one chunk overlaps speaking the next; at most one waits at a time.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="utter-encode") as encoder:
                 emitted: Future | None = None
                 for index, chunk in enumerate(chunks):
@@ -300,8 +296,6 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
                     if emitted is not None:
                         emitted.result()  # raises what the encoder raised (e.g. TaskLost)
                     emitted = encoder.submit(emit, index, np.concatenate(pieces) if pieces else np.zeros(0, np.float32))
-                    if not overlap:
-                        emitted.result()
                 emitted.result()
     finally:
         sink.close()

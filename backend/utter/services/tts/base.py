@@ -39,9 +39,6 @@ class Capabilities:
     sample_rate: int
     # Longest text the engine should be given in one call; longer text is split.
     max_chars_per_call: int = 500
-    # Whether speaking keeps this machine's CPU cores busy (Piper; Qwen3-TTS without a GPU).
-    # The worker then encodes each chunk between engine calls rather than alongside them.
-    busy_cpu: bool = True
 
 
 @dataclass(frozen=True)

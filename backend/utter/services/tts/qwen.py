@@ -112,8 +112,7 @@ class QwenEngine:
             if self._base is not None:
                 return
             self._base = self._load(self.settings.qwen_model)
-            self.info.capabilities = replace(self.info.capabilities, languages=self._base.languages,
-                                             busy_cpu=not self._base.device.startswith("cuda"))
+            self.info.capabilities = replace(self.info.capabilities, languages=self._base.languages)
             self.info.details.update(device=self._base.device, dtype=self._base.dtype, attention=self._base.attn)
 
     def _design_model(self) -> qi.LoadedModel:
