@@ -130,7 +130,7 @@ def delete_design(session: Session, ctx: AppContext, design_id: str) -> None:
     """
     previews = get_design(session, design_id)
     ids = [p.id for p in previews]
-    keys = [key for p in previews for key in _preview_keys(p)]
+    keys = [key for p in previews for key in _preview_keys(p.id, p.output_key)]
     session.execute(delete(Generation).where(Generation.id.in_(ids)).execution_options(synchronize_session=False))
     session.commit()
     for key in keys:
@@ -138,12 +138,9 @@ def delete_design(session: Session, ctx: AppContext, design_id: str) -> None:
     log.info("design.deleted id=%s previews=%d", previews[0].design_id, len(ids))
 
 
-def _preview_keys(preview: Generation) -> list[str]:
+def _preview_keys(preview_id: uuid.UUID, output_key: str | None) -> set[str]:
     """Both files of a preview: the MP3 to listen to and the WAV kept for saving it."""
-    keys = [generated_key(str(preview.id)), preview_key(str(preview.id))]
-    if preview.output_key and preview.output_key not in keys:
-        keys.append(preview.output_key)
-    return keys
+    return {generated_key(str(preview_id)), preview_key(str(preview_id)), output_key} - {None}
 
 
 # Old previews are looked for at most this often per process, from the workers' periodic reaper.
@@ -195,7 +192,7 @@ def expire_previews(session: Session, ctx: AppContext, *, now: datetime | None =
         remaining = set(session.scalars(select(Generation.id).where(Generation.id.in_(ids))))
         gone = [row for row in rows if row.id not in remaining]
         for row in gone:
-            for key in {generated_key(str(row.id)), preview_key(str(row.id)), row.output_key} - {None}:
+            for key in _preview_keys(row.id, row.output_key):
                 ctx.storage.delete(key)
         removed += len(gone)
         if not gone or len(rows) < batch:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import threading
 import time
 
 from sqlalchemy import func, select
@@ -30,8 +29,7 @@ from .schemas import VoicesPublic
 
 class VoiceListCache:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._building = threading.Lock()
+        # Written only by the one check that runs at a time (see current()), so no lock is needed.
         self._key: tuple | None = None
         self._body = b""
         self._gzipped = b""
@@ -61,7 +59,7 @@ class VoiceListCache:
             return self.get(session, storage, url_lifetime)
 
     def get(self, session: Session, storage: Storage, url_lifetime: int | None) -> tuple[bytes, bytes, str]:
-        """The JSON body of GET /api/voices, the same gzipped, and their ETag.
+        """The JSON body of GET /api/voices, the same gzipped, and their ETag (one caller at a time).
 
         The library's JSON compresses about tenfold; compressing once per change rather
         than per request keeps large libraries cheap to send.
@@ -70,24 +68,15 @@ class VoiceListCache:
         # Signed URLs expire, so with object storage the cached body is also renewed well within their lifetime.
         window = int(time.time() // max(url_lifetime // 3, 1)) if url_lifetime else 0
         key = (count, last_change, window)
-        with self._lock:
-            if key == self._key:
-                return self._body, self._gzipped, self._etag
-        # One rebuild at a time: requests arriving meanwhile wait for it instead of each
-        # serialising the whole library again (which, under the GIL, makes all of them slow).
-        with self._building:
-            with self._lock:
-                if key == self._key:
-                    return self._body, self._gzipped, self._etag
-            return self._rebuild(session, storage, key)
+        if key != self._key:
+            self._rebuild(session, storage, key)
+        return self._body, self._gzipped, self._etag
 
-    def _rebuild(self, session: Session, storage: Storage, key: tuple) -> tuple[bytes, bytes, str]:
+    def _rebuild(self, session: Session, storage: Storage, key: tuple) -> None:
         from .service import list_voices, to_public  # service imports this module's neighbours
 
         voices = list_voices(session)
         body = VoicesPublic(voices=[to_public(v, storage) for v in voices], total=len(voices)).model_dump_json().encode()
         gzipped = gzip.compress(body, compresslevel=6, mtime=0)
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        with self._lock:
-            self._key, self._body, self._gzipped, self._etag = key, body, gzipped, etag
-        return body, gzipped, etag
+        self._key, self._body, self._gzipped, self._etag = key, body, gzipped, etag

