@@ -25,19 +25,15 @@ if ! command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO=(sudo -n)
-else
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+if ! apt_can_install; then
     echo "install-browser: Chromium is missing and installing it needs root:" >&2
     echo "    sudo apt-get update && sudo apt-get install -y chromium" >&2
     exit 1
 fi
 
 echo "install-browser: installing Debian's chromium (about 475 MB; takes about a minute)"
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+apt_install chromium
 if [ ! -x "$CHROMIUM" ]; then
     echo "install-browser: apt-get finished but $CHROMIUM is still missing" >&2
     exit 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The tests need a real PostgreSQL: a running server at 127.0.0.1:5432, or the binaries to
-# start a throwaway one. Install the binaries (Debian/Ubuntu, as root) when neither exists.
+# start a throwaway one. Install the binaries (Debian/Ubuntu, as root or with sudo) when neither exists.
 set -uo pipefail
 if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
     exit 0
@@ -8,9 +8,10 @@ fi
 if command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
     exit 0
 fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+if apt_can_install; then
     echo "Installing PostgreSQL binaries for the database tests ..."
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+    apt_install postgresql \
         || echo "Could not install PostgreSQL; the PostgreSQL leg of the tests will be skipped." >&2
 else
     echo "No PostgreSQL server or binaries: the PostgreSQL leg of the tests will be skipped" \

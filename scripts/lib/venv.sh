@@ -1,6 +1,8 @@
 # Sourced by scripts/serve and scripts/test: a project virtualenv in .venv with the given extras.
 # Re-running is cheap: pip runs again only when pyproject.toml or the extras change.
 
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 ensure_python() {
     PYTHON_BIN="${PYTHON:-python3}"
     if ! command -v "$PYTHON_BIN" >/dev/null 2>&1; then
@@ -22,8 +24,8 @@ ensure_venv() {
             rm -rf .venv
             local version
             version="$("$PYTHON_BIN" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
-            if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-                apt-get update -qq && apt-get install -y -qq "python${version}-venv" || apt-get install -y -qq python3-venv
+            if apt_can_install; then
+                apt_install "python${version}-venv" || apt_install python3-venv
             else
                 echo "Creating a virtualenv failed: install python${version}-venv (sudo apt-get install python3-venv)." >&2
                 exit 1
