@@ -1,6 +1,7 @@
 """Benchmark of the service against the engine alone, measured in the same run.
 
-    .venv/bin/python benchmarks/service.py [--quick] [--repeats N] [--json benchmarks/results/service.json]
+    scripts/benchmark [--quick] [--repeats N] [--json benchmarks/results/service.json]
+    (or .venv/bin/python benchmarks/service.py with the same arguments, once .venv is set up)
 
 Starts the real server (`utter serve`, SQLite, local storage, Piper) in a temporary folder and measures:
   1. texts of ~100, 500, 2,000 and 5,000 characters: time to first audio (POST → first byte of
