@@ -83,11 +83,19 @@ def test_trim_keeps_a_margin(reference, vad):
     assert len(samples) / rate - 0.2 < len(kept) / rate < len(samples) / rate + 0.6
 
 
-def test_quiet_speech_is_flagged(reference):
+def test_quiet_speech_is_flagged(reference, vad):
     samples, rate = reference
     measured = rc.measure(samples * 0.003, rate)
     warnings = rc.advice(measured.to_json(), transcript="x", transcript_source="typed", transcription="done")
     assert [w["code"] for w in warnings] == ["quiet"]
+
+
+def test_speech_is_found_the_same_at_any_level(reference, vad):
+    """Quiet speech is quiet, not noisy: only the levels change with the gain (-50 dB here)."""
+    samples, rate = reference
+    loud, quiet = rc.measure(samples, rate), rc.measure(samples * 0.003, rate)
+    assert quiet.speech_seconds == loud.speech_seconds and quiet.snr_db == pytest.approx(loud.snr_db, abs=0.5)
+    assert quiet.loudness_dbfs == pytest.approx(loud.loudness_dbfs - 50.5, abs=0.5)
 
 
 def test_long_pauses_are_flagged(reference):

@@ -32,6 +32,8 @@ MIN_SPEECH_SECONDS = 1.0  # less than this is "essentially no speech": refused
 CLIP_LEVEL = 0.98  # |sample| at or above this is at full scale (≈ -0.2 dBFS)
 CLIP_RUN = 3  # consecutive full-scale samples that make a clipped run
 SNR_CEILING_DB = 60.0  # digital silence between words would otherwise give infinity
+DETECTION_PEAK = 0.9  # speech is detected on the clip brought to this peak (see measure)
+SILENT_PEAK = 1e-4  # a clip whose peak is below this is digital silence
 
 # Advice thresholds.
 LOW_SPEECH_RATIO = 0.5
@@ -75,12 +77,18 @@ def measure(samples: np.ndarray, sample_rate: int) -> Measurements:
     powers = _frame_powers(samples, frame)
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
 
-    probabilities, vad = _speech_probabilities(samples, sample_rate, powers)
+    # Speech is found on the clip brought to a fixed level. Silero hears quiet speech less
+    # surely, so at -70 dBFS the ends of words fell into the background and a clean but
+    # quiet clip was also called noisy (SNR 16-34 dB against 60 at full level). A quiet
+    # recording is a level problem, reported as `quiet`, and the levels below are measured
+    # on the clip as it came.
+    gain = DETECTION_PEAK / peak if peak >= SILENT_PEAK else 1.0
+    probabilities, vad = _speech_probabilities(samples * gain, sample_rate, powers * (gain * gain))
     n = min(len(probabilities), len(powers))
     probabilities, powers = probabilities[:n], powers[:n]
     speech = _smooth(probabilities >= SPEECH_PROBABILITY)
     speech_seconds = float(speech.sum()) * FRAME_SECONDS
-    if peak < 1e-4 or speech_seconds < MIN_SPEECH_SECONDS:
+    if peak < SILENT_PEAK or speech_seconds < MIN_SPEECH_SECONDS:
         raise no_speech(speech_seconds)
 
     indices = np.flatnonzero(speech)
