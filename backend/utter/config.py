@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, description="Generation threads in each serving process (0: leave it to `utter worker`)")
     task_lease_seconds: int = Field(120, description="A claimed task whose process stops renewing is retried after this")
     task_max_attempts: int = 2
+    stop_grace_seconds: float = Field(10, description="On SIGTERM, how long the task in hand may run on before "
+                                                      "it is handed back to the queue")
     preview_ttl_hours: float = Field(24, description="Unsaved voice-design previews are deleted this long after "
                                                      "their design finished")
     api_key: str = Field("", description="When set, the OpenAI- and ElevenLabs-compatible routes require this key "

@@ -69,11 +69,11 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Let tasks in hand finish for up to `timeout` seconds in all; hand back the rest to the queue."""
+    def stop(self) -> None:
+        """Let tasks in hand finish for up to `stop_grace_seconds` in all; hand back the rest to the queue."""
         self._stop.set()
         self.ctx.wake.set()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self.ctx.settings.stop_grace_seconds
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0))
         if any(thread.is_alive() for thread in self._threads):
