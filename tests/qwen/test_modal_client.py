@@ -3,6 +3,7 @@ own exception classes raised from a stubbed FunctionCall (Modal has no emulator)
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -68,9 +69,16 @@ def test_missing_token_is_a_clear_error(engine, no_modal_token):
     """The real modal client, no token: it raises AuthError at once, before any network."""
     for attempt in (lambda: engine.spawn_speech(job(), b"RIFF"), lambda: engine.spawn_design(DesignJob("Hi.", "en", "Deep."))):
         with pytest.raises(EngineError) as err:
-            attempt()
+            in_worker_thread(attempt)
         assert err.value.code == "modal_auth"
         assert "MODAL_TOKEN_ID" in err.value.message and "MODAL_TOKEN_SECRET" in err.value.message
+
+
+def in_worker_thread(call):
+    """Run `call` where the service runs engine calls: a worker thread with no event loop. (Playwright's
+    sync API leaves a loop in the main thread, and modal then warns of blocking calls in async code.)"""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
 
 
 def test_speech_needs_a_voice(engine):
