@@ -126,7 +126,7 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 
 
 class Mp3Writer:
-    """Encodes float32 mono pieces to MP3 as they arrive (44.1 kHz, constant bitrate, no header).
+    """Encodes float32 mono pieces to MP3 as they arrive (44.1 kHz unless told, constant bitrate, no header).
 
     Memory stays flat however long the speech is: each piece is resampled, encoded
     and written before the next one comes. The output is bare MP3 frames, so any
@@ -138,7 +138,8 @@ class Mp3Writer:
     encoding time is added to every generation, so this is most of the service's overhead.
     """
 
-    def __init__(self, target: Path | BinaryIO, input_rate: int, *, bitrate: int = OUTPUT_BITRATE):
+    def __init__(self, target: Path | BinaryIO, input_rate: int, *, bitrate: int = OUTPUT_BITRATE,
+                 output_rate: int = OUTPUT_SAMPLE_RATE):
         import lameenc
 
         self.input_rate = input_rate
@@ -147,19 +148,25 @@ class Mp3Writer:
         self._out: BinaryIO = open(target, "wb") if isinstance(target, Path) else target
         self._lame = lameenc.Encoder()
         self._lame.set_bit_rate(bitrate // 1000)
-        self._lame.set_in_sample_rate(OUTPUT_SAMPLE_RATE)
+        self._lame.set_in_sample_rate(output_rate)
+        # Left to itself LAME picks its own output rate for low bitrates (22.05 kHz for 32 kb/s).
+        self._lame.set_out_sample_rate(output_rate)
         self._lame.set_channels(1)
         self._lame.set_quality(LAME_QUALITY)
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=OUTPUT_SAMPLE_RATE)
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=output_rate)
 
     def write(self, samples: np.ndarray) -> None:
         if samples.size == 0:
             return
-        self.samples_in += len(samples)
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
         )
         frame.sample_rate = self.input_rate
+        self.write_frame(frame)
+
+    def write_frame(self, frame: av.AudioFrame) -> None:
+        """Encode a frame at `input_rate`, in any sample format or channel layout (decoded audio, say)."""
+        self.samples_in += frame.samples
         self._encode(self._resampler.resample(frame))
 
     def _encode(self, frames: list[av.AudioFrame]) -> None:
