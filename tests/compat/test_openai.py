@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 import openai
 import pytest
@@ -78,6 +79,43 @@ def test_speed_and_instructions(make_server, speech_clips):
     assert fast.headers["x-utter-instructions"] == "ignored"
     normal_seconds, fast_seconds = probe(normal.content)["seconds"], probe(fast.content)["seconds"]
     assert fast_seconds < normal_seconds * 0.7, (normal_seconds, fast_seconds)
+
+
+class WithoutSpeedControl:
+    """Piper posing as an engine with no control of its rate, as Qwen3-TTS is; it records what it was asked."""
+
+    def __init__(self, engine):
+        self._engine = engine
+        self.info = replace(engine.info, capabilities=replace(engine.info.capabilities, controls_speed=False))
+        self.speeds: list[float] = []
+
+    def load(self):
+        self._engine.load()
+
+    def synthesize(self, job, cache=None):
+        self.speeds.append(job.speed)
+        return self._engine.synthesize(job, cache)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_speed_without_an_engine_control_stretches_the_audio(make_server, piper_engine, speech_clips):
+    engine = WithoutSpeedControl(piper_engine)
+    server = make_server(engine=engine, asr="off")
+    client = sdk(server)
+    with server.client() as http:
+        voice = upload_voice(http, speech_clips["wav"])
+    seconds = {}
+    for speed in (1.0, 2.0, 0.5):
+        speech = client.audio.speech.create(model="tts-1", voice=voice["id"], input=TEXT, response_format="wav",
+                                            speed=speed)
+        seconds[speed] = probe(speech.content)["seconds"]
+    assert set(engine.speeds) == {1.0}  # the engine always speaks at its own rate
+    # Piper's takes differ by a few per cent in length; the rate change is far larger.
+    assert seconds[2.0] == pytest.approx(seconds[1.0] / 2, rel=0.1)
+    assert seconds[0.5] == pytest.approx(seconds[1.0] * 2, rel=0.1)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -28,6 +28,7 @@ from ..services import audio
 from ..services.storage import ObjectMissing, StorageError, generated_key, segment_key, segment_prefix
 from ..services.storage.base import STREAMS_PREFIX, preview_key
 from ..services.stitch import ChunkStitcher
+from ..services.tempo import TempoChanger
 from ..services.text import chunk_text
 from ..services.tts.base import DesignJob, EngineError, RemoteEngine, SpeechJob, VoiceReference
 from .prompt_cache import StoragePromptCache
@@ -269,15 +270,19 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
     chunks = chunk_text(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
     cache = StoragePromptCache(ctx.storage)
     stitcher = ChunkStitcher(caps.sample_rate)
+    speed = generation.speed or 1.0
+    # An engine that cannot change its rate speaks at 1; its audio is stretched on the way out.
+    tempo = TempoChanger(caps.sample_rate, 1.0 if caps.controls_speed else speed)
     generation_id = str(generation.id)
     lease.chunk_done(0, len(chunks))
     sink = audio.SegmentingFile(mp3_path)
     try:
         with audio.Mp3Writer(sink, caps.sample_rate) as writer:
             def emit(index: int, spoken: np.ndarray) -> None:
-                writer.write(stitcher.push(spoken))
+                writer.write(tempo.push(stitcher.push(spoken)))
                 if index == len(chunks) - 1:
-                    writer.write(stitcher.finish())
+                    writer.write(tempo.push(stitcher.finish()))
+                    writer.write(tempo.finish())
                     return  # the last bytes come when the encoder is flushed; they go in the final file only
                 ctx.storage.put_bytes(segment_key(generation_id, index), sink.cut(), "audio/mpeg")
                 lease.chunk_done(index + 1, len(chunks))
@@ -287,7 +292,7 @@ def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReferenc
                 emitted: Future | None = None
                 for index, chunk in enumerate(chunks):
                     job = SpeechJob(text=chunk, language=generation.language, voice=reference,
-                                    speed=generation.speed or 1.0)
+                                    speed=speed if caps.controls_speed else 1.0)
                     pieces: list[np.ndarray] = []
                     with _closing(engine.synthesize(job, cache)) as produced:
                         for piece in produced:
@@ -400,8 +405,10 @@ def _run_remote(ctx: AppContext, generation: Generation, voice: Voice, reference
             break
         time.sleep(REMOTE_POLL_SECONDS)
     samples, sample_rate = result
+    tempo = TempoChanger(sample_rate, generation.speed or 1.0)  # the remote model speaks at one rate
     with audio.Mp3Writer(mp3_path, sample_rate) as writer:
-        writer.write(np.asarray(samples, dtype=np.float32))
+        writer.write(tempo.push(np.asarray(samples, dtype=np.float32)))
+        writer.write(tempo.finish())
     return writer.samples_in / sample_rate
 
 

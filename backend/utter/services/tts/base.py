@@ -39,6 +39,8 @@ class Capabilities:
     sample_rate: int
     # Longest text the engine should be given in one call; longer text is split.
     max_chars_per_call: int = 500
+    # The engine speaks at SpeechJob.speed itself; otherwise the service stretches its audio.
+    controls_speed: bool = False
 
 
 @dataclass(frozen=True)

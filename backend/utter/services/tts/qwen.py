@@ -136,7 +136,8 @@ class QwenEngine:
     def synthesize(self, job: SpeechJob, cache: PromptCache | None = None) -> Iterator[np.ndarray]:
         # Checks and work happen here, not lazily, so errors surface at the call and the
         # model lock is never held while a caller sits on a half-read generator.
-        # job.speed and job.instructions are ignored: the Base model has no control for either.
+        # The Base model has no control of speed (the service stretches the audio instead) or of
+        # style (job.instructions; the compatible APIs say it was ignored).
         if job.voice is None:
             raise EngineError(
                 "voice_required",
