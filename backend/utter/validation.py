@@ -9,6 +9,7 @@ from .services.tts.base import LANGUAGE_NAMES
 
 MAX_NAME_CHARS = 100
 MAX_TRANSCRIPT_CHARS = 5000
+MIN_SPEED, MAX_SPEED = 0.25, 4.0  # OpenAI's range for its speech API
 
 
 def clean_name(name: str | None, field: str = "name") -> str:
@@ -45,3 +46,13 @@ def parse_id(value: str, what: str, code: str, field: str | None = None) -> uuid
         return uuid.UUID(str(value))
     except (ValueError, TypeError, AttributeError):
         raise UtterError(422, code, f"{value!r} is not a valid {what} id.", field=field) from None
+
+
+def check_speed(speed: float | None, field: str = "speed") -> float:
+    """A speaking rate: 1 is normal, 2 twice as fast; None means 1."""
+    speed = 1.0 if speed is None else float(speed)
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise UtterError(422, "speed_out_of_range",
+                         f"speed must be between {MIN_SPEED} and {MAX_SPEED} (1.0 is normal); got {speed}.",
+                         field=field)
+    return speed

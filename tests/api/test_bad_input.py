@@ -153,6 +153,9 @@ def voice(client, speech_clips):
     ({"voice_id": "VOICE", "text": "x" * 5001}, 422, "text_too_long", "text"),
     ({"voice_id": "VOICE", "text": "Hi", "language": "zz"}, 422, "language_unknown", "language"),
     ({"voice_id": "VOICE", "text": "Hi", "language": "de"}, 422, "language_unsupported", "language"),
+    ({"voice_id": "VOICE", "text": "Hi", "speed": 5}, 422, "speed_out_of_range", "speed"),
+    ({"voice_id": "VOICE", "text": "Hi", "speed": 0}, 422, "speed_out_of_range", "speed"),
+    ({"voice_id": "VOICE", "text": "Hi", "speed": "fast"}, 422, "invalid_request", "speed"),
 ])
 def test_bad_generate_requests(client, voice, payload, status, code, field):
     if payload.get("voice_id") == "VOICE":

@@ -214,6 +214,34 @@ def test_reload_during_a_task_picks_it_up(make_server, new_page, speech_clips):
         pool.stop()
 
 
+def test_speed_slider_speaks_faster_and_is_remembered(make_server, page, speech_clips):
+    server = make_server(asr="off")
+    voice = api_clone(server, speech_clips["wav"], "Quick")
+    page.goto(f"{server.url}/generate?voice={voice['id']}")
+    text = "The same sentence, spoken twice: once at its natural pace and once much faster."
+    page.get_by_label("Text", exact=True).fill(text)
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#result")).to_be_visible(timeout=60_000)
+
+    slider = page.get_by_role("slider", name="Speed")
+    slider.fill("1.5")
+    expect(page.locator("#speed-value")).to_have_text("1.50×")
+    expect(slider).to_have_attribute("aria-valuetext", "1.5 times normal speed")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#result-meta")).to_contain_text("1.5× speed", timeout=60_000)
+
+    fast, normal = api_get(server, "/api/generations")["generations"]
+    assert (fast["speed"], normal["speed"]) == (1.5, 1.0)
+    # Piper's takes differ by a few per cent; 1.5× is far more.
+    assert fast["duration_seconds"] == pytest.approx(normal["duration_seconds"] / 1.5, rel=0.12)
+
+    # Following the task again (a reload) restores its speed on the slider.
+    page.goto(f"{server.url}/generate?task={fast['id']}")
+    expect(page.locator("#speed-value")).to_have_text("1.50×")
+    page.goto(server.url + "/history")
+    expect(page.locator("#history-list li").first.locator(".meta")).to_contain_text("1.5× speed")
+
+
 def test_cancel_a_waiting_task(make_server, page, speech_clips):
     server = make_server(workers=0, asr="off")
     voice = api_clone(server, speech_clips["wav"], "Cancelled")

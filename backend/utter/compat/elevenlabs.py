@@ -22,6 +22,7 @@ from ..errors import UtterError
 from ..generations import service as generations
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..services.tts.base import LANGUAGE_NAMES
+from ..validation import check_speed
 from ..voices import service as voices
 from . import speech
 from .auth import require_elevenlabs_key
@@ -65,7 +66,7 @@ def _speak(voice_id: str, request: TextToSpeechRequest, output_format: str | Non
     voice = speech.find_voice(session, voice_id)
     speed = request.voice_settings.speed if request.voice_settings else None
     generation = speech.submit_speech(session, ctx, voice, request.text, language=request.language_code,
-                                      speed=speech.check_speed(speed), text_field="text")
+                                      speed=check_speed(speed), text_field="text")
     headers = speech.speech_headers(ctx, generation) | {"history-item-id": str(generation.id),
                                                         "request-id": str(generation.id)}
     body = speech.audio_stream(ctx, generation, fmt)

@@ -20,7 +20,7 @@ from ..api.deps import ContextDep, SessionDep
 from ..errors import UtterError
 from ..models import VoiceConsent
 from ..services.tts.base import LANGUAGE_NAMES
-from ..validation import parse_id
+from ..validation import check_speed, parse_id
 from ..voices import service as voices
 from . import speech
 from .auth import require_openai_key
@@ -62,7 +62,7 @@ def create_speech(request: SpeechRequest, ctx: ContextDep, session: SessionDep) 
                          field="stream_format")
     voice = speech.find_voice(session, request.voice.id if isinstance(request.voice, VoiceRef) else request.voice)
     generation = speech.submit_speech(session, ctx, voice, request.input, language=None,
-                                      speed=speech.check_speed(request.speed), text_field="input")
+                                      speed=check_speed(request.speed), text_field="input")
     headers = speech.speech_headers(ctx, generation, request.instructions)
     body = speech.audio_stream(ctx, generation, fmt)
     if request.stream_format == "sse":

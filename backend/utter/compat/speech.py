@@ -26,7 +26,6 @@ from .formats import OutputFormat, transcode_stream
 
 log = logging.getLogger("utter.compat")
 
-MIN_SPEED, MAX_SPEED = 0.25, 4.0
 # A response still waiting after this stops (the generation goes on in the queue and the history).
 WAIT_LIMIT_SECONDS = 600
 
@@ -44,15 +43,6 @@ def find_voice(session: Session, reference: str) -> Voice:
                          f"No voice {reference!r} exists in this Utter library. Use the id or name of a voice you "
                          "cloned (GET /v1/voices or /api/voices lists them).", field="voice")
     return voice
-
-
-def check_speed(speed: float | None) -> float:
-    speed = 1.0 if speed is None else float(speed)
-    if not MIN_SPEED <= speed <= MAX_SPEED:
-        raise UtterError(422, "speed_out_of_range",
-                         f"speed must be between {MIN_SPEED} and {MAX_SPEED} (1.0 is normal); got {speed}.",
-                         field="speed")
-    return speed
 
 
 def submit_speech(session: Session, ctx: AppContext, voice: Voice, text: str, *, language: str | None,

@@ -10,6 +10,7 @@ class GenerateRequest(BaseModel):
     voice_id: str = Field(description="The id of a voice in the library")
     text: str = Field(description="What to say")
     language: str | None = Field(None, description="ISO 639-1 code, or 'auto' (default)")
+    speed: float | None = Field(None, description="Speaking rate from 0.25 to 4; 1 (default) is normal")
 
 
 class GenerationError(BaseModel):
@@ -29,6 +30,7 @@ class GenerationPublic(BaseModel):
     voice_name: str
     text: str
     language: str
+    speed: float = Field(1.0, description="Speaking rate (1 is normal)")
     audio_url: str | None = Field(description="Where the MP3 can be fetched once done")
     download_url: str | None = Field(description="The MP3 as an attachment with a readable file name")
     duration_seconds: float | None

@@ -12,7 +12,7 @@ from ..context import AppContext
 from ..errors import UtterError, not_found
 from ..models import Generation, GenerationKind, GenerationStatus, Voice, utcnow
 from ..services.storage.base import preview_key
-from ..validation import clean_language, parse_id
+from ..validation import check_speed, clean_language, parse_id
 from . import queue
 from .schemas import GenerateRequest, GenerationError, GenerationPublic
 
@@ -22,11 +22,12 @@ def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Gener
     text = request.text.strip()
     check_text(ctx, text, "text")
     language = clean_language(request.language, ctx.engine.info.capabilities.languages)
+    speed = check_speed(request.speed)
     voice = session.get(Voice, voice_id)
     if voice is None:
         raise UtterError(404, "voice_not_found", "No voice with that id exists (it may have been deleted).",
                          field="voice_id")
-    return enqueue(session, ctx, voice, text, language)
+    return enqueue(session, ctx, voice, text, language, speed)
 
 
 def check_text(ctx: AppContext, text: str, field: str) -> None:
@@ -136,6 +137,7 @@ def to_public(generation: Generation, ctx: AppContext) -> GenerationPublic:
         voice_name=generation.voice_name,
         text=generation.text,
         language=generation.language,
+        speed=generation.speed or 1.0,
         audio_url=ctx.storage.url(generation.output_key) if done else None,
         download_url=f"/api/generations/{generation.id}/audio?download=1" if done else None,
         duration_seconds=round(generation.duration_seconds, 3) if generation.duration_seconds is not None else None,

@@ -36,6 +36,14 @@ function updateCount() {
 }
 text.addEventListener("input", updateCount);
 
+const speed = $("speed");
+function updateSpeed() {
+  const value = Number(speed.value);
+  $("speed-value").textContent = `${value.toFixed(2)}×`;
+  speed.setAttribute("aria-valuetext", value === 1 ? "normal speed" : `${value} times normal speed`);
+}
+speed.addEventListener("input", updateSpeed);
+
 async function loadVoices(preselect) {
   let body;
   try {
@@ -152,6 +160,7 @@ async function showResult(generation) {
   notice.hidden = !generation.notice;
   notice.textContent = generation.notice || "";
   const parts = [generation.voice_name, formatDuration(generation.duration_seconds)];
+  if (generation.speed !== 1) parts.push(`${generation.speed}× speed`);
   if (generation.engine) parts.push(`spoken by ${engineNames[generation.engine] || generation.engine}`);
   $("result-meta").textContent = parts.join(" · ");
   $("result-text").textContent = generation.text;
@@ -232,7 +241,7 @@ form.addEventListener("submit", async (event) => {
   try {
     const generation = await api("/api/generate", {
       method: "POST",
-      json: { voice_id: voiceSelect.value, text: value, language: form.elements.language.value },
+      json: { voice_id: voiceSelect.value, text: value, language: form.elements.language.value, speed: Number(speed.value) },
     });
     follow(generation);
     taskBox.scrollIntoView({ block: "nearest" });
@@ -275,6 +284,8 @@ async function start() {
     if ([...form.elements.language.options].some((o) => o.value === generation.language)) {
       form.elements.language.value = generation.language;
     }
+    speed.value = String(generation.speed);
+    updateSpeed();
     follow(generation);
   }
   form.dataset.ready = "true";

@@ -33,6 +33,7 @@ function renderGeneration(generation) {
   item.querySelector(".badge").dataset.status = generation.status;
   const meta = [formatDate(generation.created_at)];
   if (generation.duration_seconds != null) meta.push(formatDuration(generation.duration_seconds));
+  if (generation.speed !== 1) meta.push(`${generation.speed}× speed`);
   if (generation.engine) meta.push(engineNames[generation.engine] || generation.engine);
   if (generation.voice_cloned === false) meta.push("built-in voice, not cloned");
   item.querySelector(".meta").textContent = meta.join(" · ");
