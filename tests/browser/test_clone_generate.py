@@ -232,8 +232,9 @@ def test_speed_slider_speaks_faster_and_is_remembered(make_server, page, speech_
 
     fast, normal = api_get(server, "/api/generations")["generations"]
     assert (fast["speed"], normal["speed"]) == (1.5, 1.0)
-    # Piper's takes differ by a few per cent; 1.5× is far more.
-    assert fast["duration_seconds"] == pytest.approx(normal["duration_seconds"] / 1.5, rel=0.12)
+    # Piper speeds up its phonemes, not its fixed silences, and its takes differ by a few per cent:
+    # at 1.5 it measured 1.33-1.44 times shorter over 20 takes.
+    assert 1.2 < normal["duration_seconds"] / fast["duration_seconds"] < 1.7
 
     # Following the task again (a reload) restores its speed on the slider.
     page.goto(f"{server.url}/generate?task={fast['id']}")
