@@ -229,6 +229,7 @@ def test_speed_slider_speaks_faster_and_is_remembered(make_server, page, speech_
     expect(slider).to_have_attribute("aria-valuetext", "1.5 times normal speed")
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#result-meta")).to_contain_text("1.5× speed", timeout=60_000)
+    screenshot(page, "generate-speed-desktop")
 
     fast, normal = api_get(server, "/api/generations")["generations"]
     assert (fast["speed"], normal["speed"]) == (1.5, 1.0)
