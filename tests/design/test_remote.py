@@ -38,7 +38,7 @@ class RemoteDesigner:
         self.jobs[call_id] = job
         return call_id
 
-    def poll(self, call_id):
+    def poll(self, call_id, wait=0.0):
         self.polls[call_id] = self.polls.get(call_id, 0) + 1
         if self.polls[call_id] < 2:
             return None

@@ -1,11 +1,16 @@
-"""Speech through a remote engine (what Modal does: spawn once, poll, then encode what comes back).
+"""Speech through a remote engine (what Modal does: spawn a call, poll it, encode what comes back).
 
 Modal cannot run here, so a stand-in answers at the RemoteEngine interface with a tone at
-22,050 Hz; what the worker does with the answer runs for real.
+22,050 Hz per call; what the worker does with the calls and their answers runs for real.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+
+import httpx
 import numpy as np
 import openai
 import pytest
@@ -13,25 +18,37 @@ import pytest
 from tests.compat.helpers import probe, upload_voice
 from tests.design.test_remote import RATE, RemoteDesigner
 from tests.support.app_fixtures import wait_for_generation
+from tests.support.audio_fixtures import decoded_duration
+from utter.generations.worker import FIRST_CHUNK_CHARS, WorkerPool
+from utter.models import Generation
+from utter.services.text import chunk_text
 
-SECONDS = 2.0
+SECONDS = 2.0  # of tone per call, whatever its text
+LONG_TEXT = " ".join(f"Sentence {n} of the long text goes on for a while, so that the text needs several calls."
+                     for n in range(1, 8))
+# The stand-in takes 500 characters a call; the first chunk is short, to start soon.
+CHUNKS = chunk_text(LONG_TEXT, 500, FIRST_CHUNK_CHARS)
 
 
 class RemoteSpeaker(RemoteDesigner):
-    """Speech calls are done on their second poll; each answers a 2 s tone, whatever the text."""
+    """Each speech call finishes once the test releases it (all at once unless `gated`)."""
 
-    def __init__(self):
+    def __init__(self, gated: bool = False):
         super().__init__()
         self.references: dict[str, bytes] = {}
+        self.spawned: list[str] = []  # call ids, in the order they were made
+        self.polled: list[str] = []
+        self.released = threading.Semaphore(0) if gated else None
 
     def spawn_speech(self, job, reference_audio):
         call_id = f"call-{len(self.jobs)}"
         self.jobs[call_id], self.references[call_id] = job, reference_audio
+        self.spawned.append(call_id)
         return call_id
 
-    def poll(self, call_id):
-        self.polls[call_id] = self.polls.get(call_id, 0) + 1
-        if self.polls[call_id] < 2:
+    def poll(self, call_id, wait=0.0):
+        self.polled.append(call_id)
+        if self.released is not None and not self.released.acquire(timeout=min(wait, 0.05) or 0.001):
             return None
         t = np.arange(int(SECONDS * RATE)) / RATE
         return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), RATE
@@ -56,16 +73,101 @@ def test_remote_speech_is_spawned_once_with_the_reference(remote_server, speech_
     assert probe(mp3)["seconds"] == pytest.approx(SECONDS, abs=0.1)
 
 
+def test_long_text_is_one_call_per_chunk_and_streams_as_they_finish(make_server, speech_clips):
+    engine = RemoteSpeaker(gated=True)
+    server = make_server(engine=engine, asr="off")
+    with server.client() as client:
+        voice = upload_voice(client, speech_clips["wav"])
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
+        engine.released.release()  # the first call finishes; the second waits
+        for _ in range(300):
+            status = client.get(queued["status_url"]).json()
+            if status["chunks_done"] == 1:
+                break
+            time.sleep(0.05)
+        assert len(CHUNKS) == 3
+        assert (status["status"], status["chunks_done"], status["chunks_total"]) == ("running", 1, 3)
+        # Calls are made one after the other: only the second is out while the first is heard.
+        for _ in range(100):
+            if len(engine.spawned) == 2:
+                break
+            time.sleep(0.05)
+        assert engine.spawned == ["call-0", "call-1"]
+        with httpx.stream("GET", server.url + queued["stream_url"], timeout=30) as response:
+            first = next(response.iter_bytes())
+            assert decoded_duration(first) > 1.0  # the first call's speech, before the rest exists
+
+        for _ in range(2):
+            engine.released.release()
+        done = wait_for_generation(client, queued["status_url"])
+        final = client.get(done["audio_url"]).content
+    assert [engine.jobs[call_id].text for call_id in engine.spawned] == CHUNKS
+    assert " ".join(CHUNKS) == LONG_TEXT and len(CHUNKS[0]) <= FIRST_CHUNK_CHARS
+    assert done["status"] == "done" and done["chunks_done"] == 3
+    # Three calls' speech crossfaded into one file: all of it, less two 40 ms overlaps.
+    assert done["duration_seconds"] == pytest.approx(3 * SECONDS - 2 * 0.04, abs=0.01)
+    assert decoded_duration(final) == pytest.approx(done["duration_seconds"], abs=0.1)
+    with server.ctx.sessions() as session:
+        assert session.get(Generation, uuid.UUID(done["id"])).remote_call_id == "call-0 call-1 call-2"
+
+
+def test_a_retry_collects_the_calls_already_made(make_server, speech_clips):
+    """After a restart, chunks whose calls were made are fetched, not paid for again."""
+    engine = RemoteSpeaker()
+    server = make_server(engine=engine, asr="off", workers=0)
+    with server.client() as client:
+        voice = upload_voice(client, speech_clips["wav"])
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
+    # What the previous process left: two calls made, which Modal still holds the results of.
+    with server.ctx.sessions() as session:
+        session.get(Generation, uuid.UUID(queued["id"])).remote_call_id = "earlier-a earlier-b"
+        session.commit()
+
+    pool = WorkerPool(server.ctx, 1)
+    pool.start()
+    try:
+        with server.client() as client:
+            done = wait_for_generation(client, queued["status_url"])
+    finally:
+        pool.stop()
+    assert done["status"] == "done" and done["chunks_done"] == 3
+    # Only the chunk that had no call got one; the others were collected.
+    assert [(c, engine.jobs[c].text) for c in engine.spawned] == [("call-0", CHUNKS[2])]
+    assert engine.polled == ["earlier-a", "earlier-b", "call-0"]
+    assert done["duration_seconds"] == pytest.approx(3 * SECONDS - 2 * 0.04, abs=0.01)
+    with server.ctx.sessions() as session:
+        assert session.get(Generation, uuid.UUID(done["id"])).remote_call_id == "earlier-a earlier-b call-0"
+
+
 @pytest.mark.parametrize("speed", [2.0, 0.7])
 def test_remote_speech_at_another_speed_is_stretched(remote_server, speech_clips, speed):
     """The remote model has one rate; the service changes it, keeping the pitch."""
     with remote_server.client() as client:
         voice = upload_voice(client, speech_clips["wav"])
     sdk = openai.OpenAI(base_url=remote_server.url + "/v1", api_key="x", max_retries=0, timeout=60)
-    wav = sdk.audio.speech.create(model="tts-1", voice=voice["id"], input="Hello there.", response_format="pcm",
+    pcm = sdk.audio.speech.create(model="tts-1", voice=voice["id"], input="Hello there.", response_format="pcm",
                                   speed=speed).content
-    samples = np.frombuffer(wav, "<i2").astype(np.float32)
+    samples = np.frombuffer(pcm, "<i2").astype(np.float32)
     # Give or take the MP3 encoder's padding (the worker's MP3 is decoded to make PCM).
     assert len(samples) / 24000 == pytest.approx(SECONDS / speed, abs=0.1)
     hz = float(np.argmax(np.abs(np.fft.rfft(samples)))) * 24000 / len(samples)
     assert hz == pytest.approx(220, abs=3)
+
+
+def test_a_call_failing_mid_text_fails_the_generation_and_leaves_no_files(make_server, speech_clips):
+    from utter.services.tts.base import EngineError
+
+    class FailingSecondCall(RemoteSpeaker):
+        def poll(self, call_id, wait=0.0):
+            if call_id == "call-1":
+                raise EngineError("remote_failed", "The GPU container ran out of memory.")
+            return super().poll(call_id, wait)
+
+    server = make_server(engine=FailingSecondCall(), asr="off")
+    with server.client() as client:
+        voice = upload_voice(client, speech_clips["wav"])
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
+        failed = wait_for_generation(client, queued["status_url"])
+    assert failed["status"] == "failed"
+    assert failed["error"] == {"code": "remote_failed", "message": "The GPU container ran out of memory."}
+    assert server.ctx.storage.list_keys("generated") == [] and server.ctx.storage.list_keys("streams") == []

@@ -25,12 +25,11 @@ from ..design import service as design_service
 from ..heap import freeze_long_lived
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..services import audio
-from ..services.storage import ObjectMissing, StorageError, generated_key, segment_key, segment_prefix
+from ..services.storage import ObjectMissing, StorageError, generated_key, segment_prefix
 from ..services.storage.base import STREAMS_PREFIX, preview_key
-from ..services.stitch import ChunkStitcher
-from ..services.tempo import TempoChanger
 from ..services.text import chunk_text
 from ..services.tts.base import DesignJob, EngineError, RemoteEngine, SpeechJob, VoiceReference
+from .chunked_output import ChunkedOutput
 from .prompt_cache import StoragePromptCache
 from . import queue
 
@@ -40,7 +39,7 @@ REAP_INTERVAL_SECONDS = 5.0
 # Leftover stream segments are rare (a process died at one exact moment): look for them seldom.
 SEGMENT_SWEEP_SECONDS = 600.0
 IDLE_POLL_SECONDS = 1.0
-REMOTE_POLL_SECONDS = 1.0
+REMOTE_POLL_SECONDS = 1.0  # longest wait on a remote call before the lease is checked again
 # How soon a running task notices it was cancelled or deleted.
 VERIFY_SECONDS = 1.0
 
@@ -259,52 +258,33 @@ FIRST_CHUNK_CHARS = 120
 
 def _run_local(ctx: AppContext, generation: Generation, reference: VoiceReference | None, mp3_path: Path,
                lease: _Lease) -> float:
-    """Speak the text chunk by chunk; store each chunk's MP3 bytes as soon as it is encoded.
-
-    Only one chunk's audio is in memory at a time, so memory stays flat however long
-    the text is, and /stream can play the first chunk while the rest is being spoken.
-    """
+    """Speak the text chunk by chunk; each chunk is encoded and stored while the next is spoken."""
     engine = ctx.engine
     engine.load()
     caps = engine.info.capabilities
     chunks = chunk_text(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
     cache = StoragePromptCache(ctx.storage)
-    stitcher = ChunkStitcher(caps.sample_rate)
     speed = generation.speed or 1.0
-    # An engine that cannot change its rate speaks at 1; its audio is stretched on the way out.
-    tempo = TempoChanger(caps.sample_rate, 1.0 if caps.controls_speed else speed)
-    generation_id = str(generation.id)
     lease.chunk_done(0, len(chunks))
-    sink = audio.SegmentingFile(mp3_path)
-    try:
-        with audio.Mp3Writer(sink, caps.sample_rate) as writer:
-            def emit(index: int, spoken: np.ndarray) -> None:
-                writer.write(tempo.push(stitcher.push(spoken)))
-                if index == len(chunks) - 1:
-                    writer.write(tempo.push(stitcher.finish()))
-                    writer.write(tempo.finish())
-                    return  # the last bytes come when the encoder is flushed; they go in the final file only
-                ctx.storage.put_bytes(segment_key(generation_id, index), sink.cut(), "audio/mpeg")
-                lease.chunk_done(index + 1, len(chunks))
-
-            # Encoding and storing one chunk overlaps speaking the next; at most one waits at a time.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="utter-encode") as encoder:
-                emitted: Future | None = None
-                for index, chunk in enumerate(chunks):
-                    job = SpeechJob(text=chunk, language=generation.language, voice=reference,
-                                    speed=speed if caps.controls_speed else 1.0)
-                    pieces: list[np.ndarray] = []
-                    with _closing(engine.synthesize(job, cache)) as produced:
-                        for piece in produced:
-                            lease.check()
-                            pieces.append(piece)
-                    if emitted is not None:
-                        emitted.result()  # raises what the encoder raised (e.g. TaskLost)
-                    emitted = encoder.submit(emit, index, np.concatenate(pieces) if pieces else np.zeros(0, np.float32))
-                emitted.result()
-    finally:
-        sink.close()
-    return writer.samples_in / caps.sample_rate
+    # An engine that cannot change its rate speaks at 1; its audio is stretched on the way out.
+    with ChunkedOutput(ctx, str(generation.id), mp3_path, caps.sample_rate, chunks=len(chunks),
+                       speed=1.0 if caps.controls_speed else speed, chunk_done=lease.chunk_done) as output:
+        # Encoding and storing one chunk overlaps speaking the next; at most one waits at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="utter-encode") as encoder:
+            emitted: Future | None = None
+            for index, chunk in enumerate(chunks):
+                job = SpeechJob(text=chunk, language=generation.language, voice=reference,
+                                speed=speed if caps.controls_speed else 1.0)
+                pieces: list[np.ndarray] = []
+                with _closing(engine.synthesize(job, cache)) as produced:
+                    for piece in produced:
+                        lease.check()
+                        pieces.append(piece)
+                if emitted is not None:
+                    emitted.result()  # raises what the encoder raised (e.g. TaskLost)
+                emitted = encoder.submit(output.add, index, np.concatenate(pieces) if pieces else np.zeros(0, np.float32))
+            emitted.result()
+    return output.duration
 
 
 @contextmanager
@@ -328,9 +308,8 @@ def _run_design(ctx: AppContext, generation: Generation, mp3_path: Path, lease: 
             call_id = engine.spawn_design(job)
             with ctx.sessions() as session:
                 queue.record_remote_call(session, generation.id, worker_id, call_id)
-        while (result := engine.poll(call_id)) is None:
+        while (result := engine.poll(call_id, wait=REMOTE_POLL_SECONDS)) is None:
             lease.check()
-            time.sleep(REMOTE_POLL_SECONDS)
         samples, sample_rate = np.asarray(result[0], dtype=np.float32), result[1]
     else:
         samples, sample_rate = engine.design(job), engine.info.capabilities.sample_rate
@@ -390,26 +369,45 @@ def sweep_leftover_segments(ctx: AppContext) -> int:
 
 def _run_remote(ctx: AppContext, generation: Generation, voice: Voice, reference: VoiceReference | None,
                 mp3_path: Path, lease: _Lease, worker_id: str) -> float:
+    """Speak through a remote engine one call per chunk, so audio streams as the calls finish.
+
+    Calls are made one after the other: one ahead would overlap the round trip, but a waiting
+    call makes Modal start another GPU container, which costs more than the round trip saves.
+    Each call id is recorded as it is made, so a retry (after a restart) collects the calls
+    already paid for instead of making them again.
+    """
     engine = ctx.engine
-    call_id = generation.remote_call_id
-    if call_id is None:
-        reference_audio = reference.audio_path.read_bytes() if reference else None
-        job = SpeechJob(text=generation.text, language=generation.language, voice=reference)
-        call_id = engine.spawn_speech(job, reference_audio)
-        with ctx.sessions() as session:
-            queue.record_remote_call(session, generation.id, worker_id, call_id)
-    while True:
-        lease.check()
-        result = engine.poll(call_id)
-        if result is not None:
-            break
-        time.sleep(REMOTE_POLL_SECONDS)
-    samples, sample_rate = result
-    tempo = TempoChanger(sample_rate, generation.speed or 1.0)  # the remote model speaks at one rate
-    with audio.Mp3Writer(mp3_path, sample_rate) as writer:
-        writer.write(tempo.push(np.asarray(samples, dtype=np.float32)))
-        writer.write(tempo.finish())
-    return writer.samples_in / sample_rate
+    caps = engine.info.capabilities
+    chunks = chunk_text(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
+    call_ids = (generation.remote_call_id or "").split()
+    if len(call_ids) > len(chunks):  # recorded for other chunks (a changed setting): start afresh
+        call_ids = []
+    reference_audio = reference.audio_path.read_bytes() if reference else None
+    lease.chunk_done(0, len(chunks))
+    output: ChunkedOutput | None = None
+    try:
+        for index, chunk in enumerate(chunks):
+            if index == len(call_ids):
+                job = SpeechJob(text=chunk, language=generation.language, voice=reference)
+                call_ids.append(engine.spawn_speech(job, reference_audio))
+                with ctx.sessions() as session:
+                    queue.record_remote_call(session, generation.id, worker_id, " ".join(call_ids))
+            while (result := engine.poll(call_ids[index], wait=REMOTE_POLL_SECONDS)) is None:
+                lease.check()
+            samples, sample_rate = result
+            if output is None:  # the remote model speaks at one rate: the change of speed is made here
+                output = ChunkedOutput(ctx, str(generation.id), mp3_path, sample_rate, chunks=len(chunks),
+                                       speed=generation.speed or 1.0, chunk_done=lease.chunk_done)
+            elif sample_rate != output.sample_rate:
+                raise EngineError("remote_failed", f"The remote engine changed its sample rate mid-text "
+                                                   f"({output.sample_rate} then {sample_rate} Hz).")
+            lease.check()
+            output.add(index, np.asarray(samples, dtype=np.float32))
+    except BaseException:
+        if output is not None:
+            output.abort()
+        raise
+    return output.close()
 
 
 @contextmanager

@@ -129,8 +129,8 @@ class TTSEngine(Protocol):
 class RemoteEngine(Protocol):
     """An engine whose work runs elsewhere (Modal): start a call, then poll it.
 
-    The call id is persisted on the task, so a restarted web process resumes
-    polling instead of starting the work again.
+    Speech is one call per chunk of text. Call ids are persisted on the task, so a
+    restarted web process resumes polling instead of starting the work again.
     """
 
     info: EngineInfo
@@ -141,8 +141,9 @@ class RemoteEngine(Protocol):
 
     def spawn_design(self, job: DesignJob) -> str: ...
 
-    def poll(self, call_id: str) -> tuple[np.ndarray, int] | None:
-        """None while pending; (audio, sample_rate) when done; raises EngineError on failure."""
+    def poll(self, call_id: str, wait: float = 0.0) -> tuple[np.ndarray, int] | None:
+        """(audio, sample_rate) as soon as the call is done, waiting up to `wait` seconds for it;
+        None if it is still running then; raises EngineError on failure."""
         ...
 
     def close(self) -> None: ...

@@ -91,13 +91,13 @@ class ModalEngine:
             )
         return call.object_id
 
-    def poll(self, call_id: str) -> tuple[np.ndarray, int] | None:
+    def poll(self, call_id: str, wait: float = 0.0) -> tuple[np.ndarray, int] | None:
         import modal
 
         with _modal_errors(self.settings.modal_app_name):
             call = modal.FunctionCall.from_id(call_id, client=self._client_or_none())
             try:
-                result = call.get(timeout=0)
+                result = call.get(timeout=wait)  # returns as soon as the result is there
             except TimeoutError:  # the builtin one: still running
                 return None
         return decode_result(result)
