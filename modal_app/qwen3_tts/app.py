@@ -9,6 +9,11 @@ in-process engine runs; this file only wires it to a GPU container.
 
 Results are {"audio": float32 little-endian bytes, "sample_rate": 24000}, or
 {"error": {"code", "message"}} for a failure Utter should show as it is.
+
+Utter sends a long text as one call per chunk. Only the first carries the reference
+recording (up to 14 MB for a 5-minute clip); the rest name the voice, whose clone prompt
+the warm container keeps, and get the error "reference_needed" when another container
+without it takes them, so that Utter sends that one again with the recording.
 """
 
 from __future__ import annotations
@@ -74,12 +79,13 @@ class Qwen3TTS:
         self,
         text: str,
         language: str,
-        reference_audio: bytes,
+        reference_audio: bytes | None,
         transcript: str | None = None,
         voice_key: str | None = None,
         max_new_tokens: int | None = None,
     ) -> dict:
-        """Speak `text` in the voice of `reference_audio` (WAV bytes) and its transcript."""
+        """Speak `text` in the voice of `reference_audio` (WAV bytes) and its transcript, or in
+        the voice `voice_key` names when this container has its prompt already."""
         from utter.services.tts import qwen_inference as qi
         from utter.services.tts.base import EngineError
 
@@ -90,13 +96,17 @@ class Qwen3TTS:
             return {"error": {"code": exc.code, "message": exc.message}}
         return {"audio": audio.astype("<f4").tobytes(), "sample_rate": qi.SAMPLE_RATE}
 
-    def _prompt(self, reference_audio: bytes, transcript: str | None, voice_key: str | None) -> list:
+    def _prompt(self, reference_audio: bytes | None, transcript: str | None, voice_key: str | None) -> list:
         """A warm container reuses a voice's clone prompt; the key carries the voice's version."""
         from utter.services.tts import qwen_inference as qi
+
+        from utter.services.tts.base import REFERENCE_NEEDED, EngineError
 
         if voice_key and voice_key in self.prompts:
             self.prompts.move_to_end(voice_key)
             return self.prompts[voice_key]
+        if reference_audio is None:
+            raise EngineError(REFERENCE_NEEDED, "This container has no prompt for the voice; send its recording.")
         audio, rate = qi.read_audio(reference_audio)
         prompt = qi.build_clone_prompt(self.loaded, audio, rate, transcript)
         if voice_key:

@@ -21,6 +21,7 @@ from tests.support.app_fixtures import wait_for_generation
 from tests.support.audio_fixtures import decoded_duration
 from utter.generations.worker import FIRST_CHUNK_CHARS, WorkerPool
 from utter.models import Generation
+from utter.services.tts.base import REFERENCE_NEEDED, EngineError
 from utter.services.text import chunk_text
 
 SECONDS = 2.0  # of tone per call, whatever its text
@@ -31,13 +32,17 @@ CHUNKS = chunk_text(LONG_TEXT, 500, FIRST_CHUNK_CHARS)
 
 
 class RemoteSpeaker(RemoteDesigner):
-    """Each speech call finishes once the test releases it (all at once unless `gated`)."""
+    """One warm container: it knows a voice once a call brought its recording, as the Modal app does.
+
+    Each speech call finishes once the test releases it (all at once unless `gated`).
+    """
 
     def __init__(self, gated: bool = False):
         super().__init__()
-        self.references: dict[str, bytes] = {}
+        self.references: dict[str, bytes | None] = {}
         self.spawned: list[str] = []  # call ids, in the order they were made
         self.polled: list[str] = []
+        self.known_voices: set[str] = set()
         self.released = threading.Semaphore(0) if gated else None
 
     def spawn_speech(self, job, reference_audio):
@@ -48,6 +53,11 @@ class RemoteSpeaker(RemoteDesigner):
 
     def poll(self, call_id, wait=0.0):
         self.polled.append(call_id)
+        voice = self.jobs[call_id].voice.voice_id if call_id in self.jobs else None
+        if self.references.get(call_id) is not None:
+            self.known_voices.add(voice)
+        elif call_id in self.jobs and voice not in self.known_voices:
+            raise EngineError(REFERENCE_NEEDED, "This container has no prompt for the voice.")
         if self.released is not None and not self.released.acquire(timeout=min(wait, 0.05) or 0.001):
             return None
         t = np.arange(int(SECONDS * RATE)) / RATE
@@ -102,6 +112,8 @@ def test_long_text_is_one_call_per_chunk_and_streams_as_they_finish(make_server,
         done = wait_for_generation(client, queued["status_url"])
         final = client.get(done["audio_url"]).content
     assert [engine.jobs[call_id].text for call_id in engine.spawned] == CHUNKS
+    # The recording went with the first call only.
+    assert [engine.references[call_id] is not None for call_id in engine.spawned] == [True, False, False]
     assert " ".join(CHUNKS) == LONG_TEXT and len(CHUNKS[0]) <= FIRST_CHUNK_CHARS
     assert done["status"] == "done" and done["chunks_done"] == 3
     # Three calls' speech crossfaded into one file: all of it, less two 40 ms overlaps.
@@ -118,7 +130,9 @@ def test_a_retry_collects_the_calls_already_made(make_server, speech_clips):
     with server.client() as client:
         voice = upload_voice(client, speech_clips["wav"])
         queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
-    # What the previous process left: two calls made, which Modal still holds the results of.
+    # What the previous process left: two calls made, which Modal still holds the results of, on a
+    # container that knows the voice from the first of them.
+    engine.known_voices.add(voice["id"])
     with server.ctx.sessions() as session:
         session.get(Generation, uuid.UUID(queued["id"])).remote_call_id = "earlier-a earlier-b"
         session.commit()
@@ -154,9 +168,28 @@ def test_remote_speech_at_another_speed_is_stretched(remote_server, speech_clips
     assert hz == pytest.approx(220, abs=3)
 
 
-def test_a_call_failing_mid_text_fails_the_generation_and_leaves_no_files(make_server, speech_clips):
-    from utter.services.tts.base import EngineError
+def test_a_call_on_a_container_without_the_voice_is_made_again_with_the_recording(make_server, speech_clips):
+    class ContainerChangesAfterTheFirstCall(RemoteSpeaker):
+        def poll(self, call_id, wait=0.0):
+            result = super().poll(call_id, wait)
+            if call_id == "call-0":
+                self.known_voices.clear()  # the next call lands on a fresh container
+            return result
 
+    engine = ContainerChangesAfterTheFirstCall()
+    server = make_server(engine=engine, asr="off")
+    with server.client() as client:
+        voice = upload_voice(client, speech_clips["wav"])
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
+        done = wait_for_generation(client, queued["status_url"])
+    assert done["status"] == "done" and done["duration_seconds"] == pytest.approx(3 * SECONDS - 2 * 0.04, abs=0.01)
+    made = [(engine.jobs[c].text, engine.references[c] is not None) for c in engine.spawned]
+    assert made == [(CHUNKS[0], True), (CHUNKS[1], False), (CHUNKS[1], True), (CHUNKS[2], False)]
+    with server.ctx.sessions() as session:
+        assert session.get(Generation, uuid.UUID(done["id"])).remote_call_id == "call-0 call-2 call-3"
+
+
+def test_a_call_failing_mid_text_fails_the_generation_and_leaves_no_files(make_server, speech_clips):
     class FailingSecondCall(RemoteSpeaker):
         def poll(self, call_id, wait=0.0):
             if call_id == "call-1":

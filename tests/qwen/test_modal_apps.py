@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utter.services.tts.base import EngineError
+from utter.services.tts.base import REFERENCE_NEEDED, EngineError
 from utter.services.tts.modal_client import decode_result
 
 from .conftest import MAX_NEW_TOKENS, SAMPLES_PER_TOKEN
@@ -59,6 +59,21 @@ def test_clone_method(base_app, reference_wav, transcript):
     audio, rate = decode_result(result)  # what ModalEngine.poll does with it
     assert rate == 24000 and audio.dtype == np.float32
     assert 0 < audio.size <= MAX_NEW_TOKENS * SAMPLES_PER_TOKEN
+
+
+def test_later_calls_name_the_voice_and_a_new_container_asks_for_the_recording(base_app, reference_wav):
+    """Utter sends the recording with a text's first call only; the warm container keeps the prompt."""
+    warm = base_app.Qwen3TTS()
+    first = warm.generate.local(text="The first chunk.", language="en", reference_audio=reference_wav.read_bytes(),
+                                voice_key="voice-1:r1", max_new_tokens=MAX_NEW_TOKENS)
+    later = warm.generate.local(text="The second chunk.", language="en", reference_audio=None,
+                                voice_key="voice-1:r1", max_new_tokens=MAX_NEW_TOKENS)
+    assert decode_result(first)[0].size > 0 and decode_result(later)[0].size > 0
+    # Another container, or the same voice after its recording changed (a new version in the key).
+    for container, key in ((base_app.Qwen3TTS(), "voice-1:r1"), (warm, "voice-1:r2")):
+        result = container.generate.local(text="The third chunk.", language="en", reference_audio=None,
+                                          voice_key=key, max_new_tokens=MAX_NEW_TOKENS)
+        assert result["error"]["code"] == REFERENCE_NEEDED
 
 
 def test_clone_method_speaks_long_text_in_chunks(base_app, reference_wav):

@@ -28,7 +28,7 @@ from ..services import audio
 from ..services.storage import ObjectMissing, StorageError, generated_key, segment_prefix
 from ..services.storage.base import STREAMS_PREFIX, preview_key
 from ..services.text import chunk_text
-from ..services.tts.base import DesignJob, EngineError, RemoteEngine, SpeechJob, VoiceReference
+from ..services.tts.base import REFERENCE_NEEDED, DesignJob, EngineError, RemoteEngine, SpeechJob, VoiceReference
 from .chunked_output import ChunkedOutput
 from .prompt_cache import StoragePromptCache
 from . import queue
@@ -374,7 +374,9 @@ def _run_remote(ctx: AppContext, generation: Generation, voice: Voice, reference
     Calls are made one after the other: one ahead would overlap the round trip, but a waiting
     call makes Modal start another GPU container, which costs more than the round trip saves.
     Each call id is recorded as it is made, so a retry (after a restart) collects the calls
-    already paid for instead of making them again.
+    already paid for instead of making them again. The reference recording (up to 14 MB)
+    goes with the first call only; the container keeps the voice's prompt for the others,
+    and a call that lands on a container without it is made again with the recording.
     """
     engine = ctx.engine
     caps = engine.info.capabilities
@@ -383,16 +385,33 @@ def _run_remote(ctx: AppContext, generation: Generation, voice: Voice, reference
     if len(call_ids) > len(chunks):  # recorded for other chunks (a changed setting): start afresh
         call_ids = []
     reference_audio = reference.audio_path.read_bytes() if reference else None
+    with_reference: set[int] = set()  # chunks whose call carried the recording
+
+    def call(index: int, send_reference: bool) -> None:
+        job = SpeechJob(text=chunks[index], language=generation.language, voice=reference)
+        call_id = engine.spawn_speech(job, reference_audio if send_reference else None)
+        if send_reference:
+            with_reference.add(index)
+        call_ids[index:index + 1] = [call_id]
+        with ctx.sessions() as session:
+            queue.record_remote_call(session, generation.id, worker_id, " ".join(call_ids))
+
     lease.chunk_done(0, len(chunks))
     output: ChunkedOutput | None = None
     try:
-        for index, chunk in enumerate(chunks):
+        for index in range(len(chunks)):
             if index == len(call_ids):
-                job = SpeechJob(text=chunk, language=generation.language, voice=reference)
-                call_ids.append(engine.spawn_speech(job, reference_audio))
-                with ctx.sessions() as session:
-                    queue.record_remote_call(session, generation.id, worker_id, " ".join(call_ids))
-            while (result := engine.poll(call_ids[index], wait=REMOTE_POLL_SECONDS)) is None:
+                call(index, send_reference=index == 0)
+            while True:
+                try:
+                    result = engine.poll(call_ids[index], wait=REMOTE_POLL_SECONDS)
+                except EngineError as exc:
+                    if exc.code != REFERENCE_NEEDED or index in with_reference:
+                        raise
+                    call(index, send_reference=True)
+                    continue
+                if result is not None:
+                    break
                 lease.check()
             samples, sample_rate = result
             if output is None:  # the remote model speaks at one rate: the change of speed is made here

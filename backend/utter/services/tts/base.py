@@ -125,12 +125,19 @@ class TTSEngine(Protocol):
     def close(self) -> None: ...
 
 
+# A remote call made without the reference recording reached a machine that does not know
+# the voice yet: make it again with the recording.
+REFERENCE_NEEDED = "reference_needed"
+
+
 @runtime_checkable
 class RemoteEngine(Protocol):
     """An engine whose work runs elsewhere (Modal): start a call, then poll it.
 
     Speech is one call per chunk of text. Call ids are persisted on the task, so a
-    restarted web process resumes polling instead of starting the work again.
+    restarted web process resumes polling instead of starting the work again. Only
+    the first call of a text needs the reference recording; a later one without it
+    may fail with REFERENCE_NEEDED.
     """
 
     info: EngineInfo

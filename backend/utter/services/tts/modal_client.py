@@ -69,7 +69,7 @@ class ModalEngine:
         return modal.Cls.from_name(app_name, class_name, client=self._client_or_none())()
 
     def spawn_speech(self, job: SpeechJob, reference_audio: bytes | None) -> str:
-        if job.voice is None or reference_audio is None:
+        if job.voice is None:
             raise EngineError(
                 "voice_required", "Qwen3-TTS Base speaks only in a cloned voice: choose a voice (or design one first)."
             )
