@@ -98,6 +98,26 @@ def test_speech_is_found_the_same_at_any_level(reference, vad):
     assert quiet.loudness_dbfs == pytest.approx(loud.loudness_dbfs - 50.5, abs=0.5)
 
 
+def background_after_speech(frames: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Frame powers and speech mask: 300 speech frames (with quiet gaps between words), then `frames`."""
+    speech_powers = np.full(300, 1e-2)
+    speech_powers[::7] = 1e-8  # pauses between words, inside the speech
+    guard = [1e-8] * 3  # frames next to speech never count as background
+    powers = np.concatenate([speech_powers, guard, frames])
+    mask = np.zeros(len(powers), bool)
+    mask[:300] = True
+    return powers, mask
+
+
+def test_a_few_frames_after_speech_do_not_set_the_noise_level():
+    """A quarter second of "background" that holds a word's end the detector missed is no measure of noise."""
+    powers, mask = background_after_speech([1e-3] * 5 + [1e-9] * 3)
+    assert rc._noise_power(powers, mask) < 1e-7  # the quietest frames instead: clean, not noisy
+    # Half a second or more of pauses is the background.
+    powers, mask = background_after_speech([1e-6] * 20)
+    assert rc._noise_power(powers, mask) == pytest.approx(1e-6)
+
+
 def test_long_pauses_are_flagged(reference):
     samples, rate = reference
     pause = np.zeros(8 * rate, np.float32)
