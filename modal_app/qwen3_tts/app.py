@@ -99,7 +99,6 @@ class Qwen3TTS:
     def _prompt(self, reference_audio: bytes | None, transcript: str | None, voice_key: str | None) -> list:
         """A warm container reuses a voice's clone prompt; the key carries the voice's version."""
         from utter.services.tts import qwen_inference as qi
-
         from utter.services.tts.base import REFERENCE_NEEDED, EngineError
 
         if voice_key and voice_key in self.prompts:

@@ -9,6 +9,7 @@ from dataclasses import replace
 import openai
 import pytest
 
+from tests.generations.test_worker import FailingAfterFirstPiece
 from tests.support.audio_fixtures import make_clip
 
 from .helpers import probe, upload_voice
@@ -81,23 +82,17 @@ def test_speed_and_instructions(make_server, speech_clips):
     assert fast_seconds < normal_seconds * 0.7, (normal_seconds, fast_seconds)
 
 
-class WithoutSpeedControl:
+class WithoutSpeedControl(FailingAfterFirstPiece):
     """Piper posing as an engine with no control of its rate, as Qwen3-TTS is; it records what it was asked."""
 
     def __init__(self, engine):
-        self._engine = engine
+        super().__init__(engine, RuntimeError("unused"))
         self.info = replace(engine.info, capabilities=replace(engine.info.capabilities, controls_speed=False))
         self.speeds: list[float] = []
-
-    def load(self):
-        self._engine.load()
 
     def synthesize(self, job, cache=None):
         self.speeds.append(job.speed)
         return self._engine.synthesize(job, cache)
-
-    def close(self):
-        pass
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

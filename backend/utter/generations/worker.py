@@ -202,7 +202,7 @@ def run_generation(ctx: AppContext, generation_id: uuid.UUID, worker_id: str) ->
             if designing:
                 duration = _run_design(ctx, generation, mp3_path, lease, worker_id)
             elif isinstance(ctx.engine, RemoteEngine):
-                duration = _run_remote(ctx, generation, voice, reference, mp3_path, lease, worker_id)
+                duration = _run_remote(ctx, generation, reference, mp3_path, lease, worker_id)
             else:
                 duration = _run_local(ctx, generation, reference, mp3_path, lease)
             lease.check()
@@ -367,8 +367,8 @@ def sweep_leftover_segments(ctx: AppContext) -> int:
     return len(leftover)
 
 
-def _run_remote(ctx: AppContext, generation: Generation, voice: Voice, reference: VoiceReference | None,
-                mp3_path: Path, lease: _Lease, worker_id: str) -> float:
+def _run_remote(ctx: AppContext, generation: Generation, reference: VoiceReference | None, mp3_path: Path,
+                lease: _Lease, worker_id: str) -> float:
     """Speak through a remote engine one call per chunk, so audio streams as the calls finish.
 
     Calls are made one after the other: one ahead would overlap the round trip, but a waiting
@@ -379,54 +379,50 @@ def _run_remote(ctx: AppContext, generation: Generation, voice: Voice, reference
     and a call that lands on a container without it is made again with the recording.
     """
     engine = ctx.engine
-    caps = engine.info.capabilities
-    chunks = chunk_text(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
+    chunks = chunk_text(generation.text, engine.info.capabilities.max_chars_per_call, FIRST_CHUNK_CHARS)
     call_ids = (generation.remote_call_id or "").split()
     if len(call_ids) > len(chunks):  # recorded for other chunks (a changed setting): start afresh
         call_ids = []
     reference_audio = reference.audio_path.read_bytes() if reference else None
-    with_reference: set[int] = set()  # chunks whose call carried the recording
 
     def call(index: int, send_reference: bool) -> None:
         job = SpeechJob(text=chunks[index], language=generation.language, voice=reference)
-        call_id = engine.spawn_speech(job, reference_audio if send_reference else None)
-        if send_reference:
-            with_reference.add(index)
-        call_ids[index:index + 1] = [call_id]
+        call_ids[index:index + 1] = [engine.spawn_speech(job, reference_audio if send_reference else None)]
         with ctx.sessions() as session:
             queue.record_remote_call(session, generation.id, worker_id, " ".join(call_ids))
 
-    lease.chunk_done(0, len(chunks))
-    output: ChunkedOutput | None = None
-    try:
-        for index in range(len(chunks)):
-            if index == len(call_ids):
-                call(index, send_reference=index == 0)
-            while True:
-                try:
-                    result = engine.poll(call_ids[index], wait=REMOTE_POLL_SECONDS)
-                except EngineError as exc:
-                    if exc.code != REFERENCE_NEEDED or index in with_reference:
-                        raise
-                    call(index, send_reference=True)
-                    continue
-                if result is not None:
-                    break
+    def spoken(index: int) -> tuple[np.ndarray, int]:
+        """Chunk `index`'s audio and sample rate, from its recorded call or a new one."""
+        sent_reference = index == 0
+        if index == len(call_ids):
+            call(index, sent_reference)
+        while True:
+            try:
+                result = engine.poll(call_ids[index], wait=REMOTE_POLL_SECONDS)
+            except EngineError as exc:
+                if exc.code != REFERENCE_NEEDED or sent_reference:
+                    raise
+                sent_reference = True
+                call(index, sent_reference)
+                continue
+            if result is not None:
                 lease.check()
-            samples, sample_rate = result
-            if output is None:  # the remote model speaks at one rate: the change of speed is made here
-                output = ChunkedOutput(ctx, str(generation.id), mp3_path, sample_rate, chunks=len(chunks),
-                                       speed=generation.speed or 1.0, chunk_done=lease.chunk_done)
-            elif sample_rate != output.sample_rate:
-                raise EngineError("remote_failed", f"The remote engine changed its sample rate mid-text "
-                                                   f"({output.sample_rate} then {sample_rate} Hz).")
+                return np.asarray(result[0], dtype=np.float32), result[1]
             lease.check()
-            output.add(index, np.asarray(samples, dtype=np.float32))
-    except BaseException:
-        if output is not None:
-            output.abort()
-        raise
-    return output.close()
+
+    lease.chunk_done(0, len(chunks))
+    first, sample_rate = spoken(0)
+    # The remote model speaks at one rate: the change of speed is made here.
+    with ChunkedOutput(ctx, str(generation.id), mp3_path, sample_rate, chunks=len(chunks),
+                       speed=generation.speed or 1.0, chunk_done=lease.chunk_done) as output:
+        output.add(0, first)
+        for index in range(1, len(chunks)):
+            samples, rate = spoken(index)
+            if rate != sample_rate:
+                raise EngineError("remote_failed", f"The remote engine changed its sample rate mid-text "
+                                                   f"({sample_rate} then {rate} Hz).")
+            output.add(index, samples)
+    return output.duration
 
 
 @contextmanager
