@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT / "backend"))
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.service import text_of  # noqa: E402
-from utter.services.audio import Mp3Writer  # noqa: E402
-from utter.services.tts.piper_engine import load_voice  # noqa: E402
+from utter.audio.codec import Mp3Writer  # noqa: E402
+from utter.adapters.tts.piper_engine import load_voice  # noqa: E402
 
 
 def speak(voice, text: str, encoder: ThreadPoolExecutor | None) -> float:

@@ -58,9 +58,9 @@ def main() -> None:
     from tests.qwen.conftest import MemoryPromptCache, write_wav
     from tests.support.qwen_fixtures import tiny_checkpoint
     from utter.config import Settings
-    from utter.services.tts import qwen_inference as qi
-    from utter.services.tts.base import SpeechJob, VoiceReference
-    from utter.services.tts.qwen import QwenEngine
+    from utter.adapters.tts import qwen_inference as qi
+    from utter.adapters.tts.base import SpeechJob, VoiceReference
+    from utter.adapters.tts.qwen import QwenEngine
 
     torch.set_num_threads(args.threads)
     checkpoint = tiny_checkpoint("base")

@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT / "backend"))
 sys.path.insert(0, str(ROOT))
 
 from tests.support.server import free_port, wait_until_up  # noqa: E402
-from utter.services import audio  # noqa: E402
-from utter.services.tts.base import SpeechJob  # noqa: E402
-from utter.services.tts.piper_engine import PiperEngine  # noqa: E402
+from utter.audio import codec as audio  # noqa: E402
+from utter.adapters.tts.base import SpeechJob  # noqa: E402
+from utter.adapters.tts.piper_engine import PiperEngine  # noqa: E402
 
 SENTENCES = [
     "The morning light spread slowly across the valley, touching the rooftops one by one.",
@@ -55,7 +55,7 @@ SENTENCES = [
 
 def text_of(chars: int) -> str:
     """Whole sentences adding up to about `chars` characters."""
-    from utter.services.text import split_sentences
+    from utter.audio.text import split_sentences
 
     text = ""
     n = 0

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from utter.config import Settings
-from utter.services import reference_check
-from utter.services.audio import REFERENCE_SAMPLE_RATE
-from utter.services.transcribe import build_transcriber, resample
-from utter.services.tts.base import SpeechJob
-from utter.services.tts.piper_engine import PiperEngine
+from utter.audio import reference_check
+from utter.audio.codec import REFERENCE_SAMPLE_RATE
+from utter.adapters.asr import build_transcriber
+from utter.audio.codec import resample
+from utter.adapters.tts.base import SpeechJob
+from utter.adapters.tts.piper_engine import PiperEngine
 
 # Varied sentences, so the 5-minute clip is not one sentence looped.
 SENTENCES = [

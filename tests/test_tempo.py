@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utter.services.tempo import TempoChanger, atempo_factors
+from utter.audio.tempo import TempoChanger, atempo_factors
 
 RATE = 24000
 

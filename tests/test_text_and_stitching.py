@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from utter.services.stitch import ChunkStitcher, speech_rms
-from utter.services.text import chunk_text, split_sentences
+from utter.audio.stitch import ChunkStitcher, speech_rms
+from utter.audio.text import chunk_text, split_sentences
 
 
 def test_sentences_respect_abbreviations_numbers_and_quotes():

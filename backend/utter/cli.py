@@ -33,29 +33,21 @@ def serve(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """Run generation tasks from the shared database without serving HTTP."""
-    from .context import AppContext
-    from .database import make_engine, make_sessionmaker, migrate
-    from .generations.worker import WorkerPool
+    from .bootstrap import build_context, build_runner
     from .heap import keep_heap_flat
-    from .services.storage import build_storage
-    from .services.tts.registry import build_engine
 
     keep_heap_flat()
-    settings = _settings()
-    migrate(settings)
-    db = make_engine(settings)
-    ctx = AppContext(settings=settings, db=db, sessions=make_sessionmaker(db), storage=build_storage(settings),
-                     engine=build_engine(settings))
-    pool = WorkerPool(ctx, args.threads)
+    ctx = build_context(_settings(), transcripts=False)
+    runner = build_runner(ctx, args.threads)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    pool.start()
-    print(f"Utter worker {pool.worker_id} running {args.threads} thread(s) with engine {ctx.engine.info.name}",
+    runner.start()
+    print(f"Utter worker {runner.worker_id} running {args.threads} thread(s) with engine {ctx.engine.info.name}",
           flush=True)
     stop.wait()
-    pool.stop()
-    db.dispose()
+    runner.stop()
+    ctx.db.dispose()
     return 0
 
 
@@ -68,10 +60,10 @@ def migrate_cmd(args: argparse.Namespace) -> int:
 
 
 def download_models(args: argparse.Namespace) -> int:
-    from .services.tts.base import EngineError
+    from .adapters.tts.base import EngineError
 
     try:
-        from .services.tts.qwen_download import download_models as fetch
+        from .adapters.tts.qwen_download import download_models as fetch
     except ImportError:
         print("Downloading Qwen3-TTS weights needs the qwen extra: pip install 'utter[qwen]'", file=sys.stderr)
         return 1

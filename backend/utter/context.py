@@ -1,4 +1,4 @@
-"""Everything a running Utter process holds, built once from Settings (no import-time globals)."""
+"""Everything a running Utter process holds, built once from Settings by bootstrap (no import-time globals)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from .adapters.storage import Storage
+from .adapters.tts.base import SpeechEngine
 from .config import Settings
-from .services.storage import Storage
 from .voices.listing import VoiceListCache
 from .voices.transcription import Transcriptions
-from .services.tts.registry import Engine as SpeechEngine
 
 
 @dataclass

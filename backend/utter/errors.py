@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .services.storage.base import StorageError
+from .adapters.storage import StorageError
 
 # A bucket that cannot be reached is the server's trouble, not the request's: 503 tells clients to retry.
 _STORAGE_STATUS = {"storage_unavailable": 503, "object_missing": 404, "invalid_key": 400}

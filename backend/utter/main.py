@@ -8,25 +8,22 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from . import __version__
+from .adapters.asr import Transcriber
+from .adapters.storage import Storage
+from .adapters.tts.base import SpeechEngine
 from .api import design, files, generations, health, voices
+from .bootstrap import build_context, build_runner
 from .compat import elevenlabs, openai
-from .config import AsrChoice, Settings
-from .context import AppContext
-from .database import make_engine, make_sessionmaker, migrate
+from .config import Settings
 from .errors import install_error_handlers
 from .heap import freeze_long_lived
-from .generations.worker import WorkerPool
 from .limits import BodySizeLimit
-from .services.storage import Storage, build_storage
-from .services.transcribe import Transcriber, build_transcriber
-from .services.tts.registry import Engine, build_engine
-from .voices.transcription import Transcriptions
 from .web import pages
 
 log = logging.getLogger("utter")
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
+def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None = None,
                storage: Storage | None = None, transcriber: Transcriber | None = None,
                run_migrations: bool = True) -> FastAPI:
     """Build the app. Tests may pass a ready engine, storage or transcriber to share them between apps.
@@ -37,32 +34,27 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if run_migrations:
-            migrate(settings)
-        db = make_engine(settings)
-        sessions = make_sessionmaker(db)
-        store = storage or build_storage(settings)
-        recogniser = _transcriber(settings, transcriber)
-        transcriptions = Transcriptions(recogniser, sessions, store) if recogniser else None
-        ctx = AppContext(settings=settings, db=db, sessions=sessions, storage=store,
-                         engine=engine or build_engine(settings), transcriptions=transcriptions)
+        ctx = build_context(settings, engine=engine, storage=storage, transcriber=transcriber,
+                            run_migrations=run_migrations)
         app.state.ctx = ctx
-        pool = WorkerPool(ctx, settings.workers) if settings.workers > 0 else None
-        if pool:
-            pool.start()
+        runner = build_runner(ctx, settings.workers) if settings.workers > 0 else None
+        app.state.runner = runner
+        if runner:
+            runner.start()
+        transcriptions = ctx.transcriptions
         log.info("utter.started engine=%s storage=%s database=%s asr=%s", ctx.engine.info.name, ctx.storage.name,
-                 db.dialect.name, recogniser.name if recogniser else "off")
+                 ctx.db.dialect.name, transcriptions.transcriber.name if transcriptions else "off")
         if transcriptions:
             transcriptions.resume()
         freeze_long_lived()
         try:
             yield
         finally:
-            if pool:
-                pool.stop()
+            if runner:
+                runner.stop()
             if transcriptions:
                 transcriptions.shutdown()
-            db.dispose()
+            ctx.db.dispose()
 
     app = FastAPI(
         title="Utter",
@@ -78,8 +70,3 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     pages.mount_static(app)
     return app
 
-
-def _transcriber(settings: Settings, given: Transcriber | None) -> Transcriber | None:
-    if settings.asr == AsrChoice.OFF:
-        return None
-    return given or build_transcriber(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from .errors import UtterError
-from .services.tts.base import LANGUAGE_NAMES
+from .languages import LANGUAGE_NAMES
 
 MAX_NAME_CHARS = 100
 MAX_TRANSCRIPT_CHARS = 5000
@@ -27,6 +27,15 @@ def clean_transcript(transcript: str | None) -> str | None:
         raise UtterError(422, "transcript_too_long",
                          f"The transcript is too long: at most {MAX_TRANSCRIPT_CHARS} characters.", field="transcript")
     return cleaned or None
+
+
+def check_text(text: str, limit: int, field: str) -> None:
+    """Text to speak, already stripped: not empty, and within `limit` characters."""
+    if not text:
+        raise UtterError(422, "text_empty", "Type something to say.", field=field)
+    if len(text) > limit:
+        raise UtterError(422, "text_too_long", f"The text is {len(text)} characters long; the limit is {limit}.",
+                         field=field)
 
 
 def clean_language(language: str | None, allowed: tuple[str, ...] | None = None, field: str = "language") -> str:

@@ -4,7 +4,7 @@
     modal run modal_app/qwen3_tts/app.py           # download the weights into the volume once
     modal deploy modal_app/qwen3_tts/app.py        # then point Utter at it (UTTER_MODAL_APP_NAME)
 
-The inference code is `utter.services.tts.qwen_inference`, the same module the
+The inference code is `utter.adapters.tts.qwen_inference`, the same module the
 in-process engine runs; this file only wires it to a GPU container.
 
 Results are {"audio": float32 little-endian bytes, "sample_rate": 24000}, or
@@ -46,7 +46,7 @@ def model_path() -> str:
     override = os.environ.get(MODEL_PATH_ENV)
     if override:
         return override
-    from utter.services.tts.qwen_inference import local_dir_name
+    from utter.adapters.tts.qwen_inference import local_dir_name
 
     return f"{MODELS_DIR}/{local_dir_name(MODEL_ID)}"
 
@@ -54,7 +54,7 @@ def model_path() -> str:
 @app.function(image=image, volumes={MODELS_DIR: volume}, timeout=1800)
 def download_weights() -> str:
     """Fetch the weights into the volume (no GPU needed); later containers start from it."""
-    from utter.services.tts.qwen_download import download_model
+    from utter.adapters.tts.qwen_download import download_model
 
     path = download_model(MODEL_ID, MODELS_DIR)
     volume.commit()
@@ -65,7 +65,7 @@ def download_weights() -> str:
 class Qwen3TTS:
     @modal.enter()
     def load(self) -> None:
-        from utter.services.tts import qwen_inference as qi
+        from utter.adapters.tts import qwen_inference as qi
 
         path = model_path()
         if not os.environ.get(MODEL_PATH_ENV) and not Path(path, "config.json").is_file():
@@ -86,8 +86,8 @@ class Qwen3TTS:
     ) -> dict:
         """Speak `text` in the voice of `reference_audio` (WAV bytes) and its transcript, or in
         the voice `voice_key` names when this container has its prompt already."""
-        from utter.services.tts import qwen_inference as qi
-        from utter.services.tts.base import EngineError
+        from utter.adapters.tts import qwen_inference as qi
+        from utter.adapters.tts.base import EngineError
 
         try:
             prompt = self._prompt(reference_audio, transcript, voice_key)
@@ -98,8 +98,8 @@ class Qwen3TTS:
 
     def _prompt(self, reference_audio: bytes | None, transcript: str | None, voice_key: str | None) -> list:
         """A warm container reuses a voice's clone prompt; the key carries the voice's version."""
-        from utter.services.tts import qwen_inference as qi
-        from utter.services.tts.base import REFERENCE_NEEDED, EngineError
+        from utter.adapters.tts import qwen_inference as qi
+        from utter.adapters.tts.base import REFERENCE_NEEDED, EngineError
 
         if voice_key and voice_key in self.prompts:
             self.prompts.move_to_end(voice_key)

@@ -35,14 +35,14 @@ def model_path() -> str:
     override = os.environ.get(MODEL_PATH_ENV)
     if override:
         return override
-    from utter.services.tts.qwen_inference import local_dir_name
+    from utter.adapters.tts.qwen_inference import local_dir_name
 
     return f"{MODELS_DIR}/{local_dir_name(MODEL_ID)}"
 
 
 @app.function(image=image, volumes={MODELS_DIR: volume}, timeout=1800)
 def download_weights() -> str:
-    from utter.services.tts.qwen_download import download_model
+    from utter.adapters.tts.qwen_download import download_model
 
     path = download_model(MODEL_ID, MODELS_DIR)
     volume.commit()
@@ -53,7 +53,7 @@ def download_weights() -> str:
 class Qwen3TTSVoiceDesign:
     @modal.enter()
     def load(self) -> None:
-        from utter.services.tts import qwen_inference as qi
+        from utter.adapters.tts import qwen_inference as qi
 
         path = model_path()
         if not os.environ.get(MODEL_PATH_ENV) and not Path(path, "config.json").is_file():
@@ -63,8 +63,8 @@ class Qwen3TTSVoiceDesign:
     @modal.method()
     def design(self, text: str, language: str, description: str, max_new_tokens: int | None = None) -> dict:
         """Speak `text` in a new voice that matches `description`."""
-        from utter.services.tts import qwen_inference as qi
-        from utter.services.tts.base import EngineError
+        from utter.adapters.tts import qwen_inference as qi
+        from utter.adapters.tts.base import EngineError
 
         try:
             audio = qi.generate_design(self.loaded, text, language, description, max_new_tokens=max_new_tokens)

@@ -154,9 +154,10 @@ def test_generation_fails_with_a_reason_when_storage_goes_down(make_server, s3_s
         server.ctx.storage = make_s3_storage(endpoint=f"http://127.0.0.1:{_closed_port()}",
                                              bucket=s3_storage.bucket)
 
-        from utter.generations.worker import running_workers
+        from utter.bootstrap import build_runner
+        from utter.generations.runner import running
 
-        with running_workers(server.ctx, 1):
+        with running(build_runner(server.ctx, 1)):
             failed = wait_for_generation(client, queued["status_url"])
         assert failed["status"] == "failed", failed
         assert failed["error"]["code"] == "storage_unavailable"

@@ -15,7 +15,7 @@ class GatedCache(VoiceListCache):
         super().__init__()
         self.checks: list[threading.Event] = []
 
-    def _checked(self, sessions, storage, url_lifetime):
+    def _checked(self, sessions, storage):
         gate = threading.Event()
         number = len(self.checks)
         self.checks.append(gate)
@@ -32,7 +32,7 @@ async def _until(condition) -> None:
 
 
 def _request(cache: VoiceListCache) -> asyncio.Task:
-    return asyncio.ensure_future(cache.current(None, None, None))
+    return asyncio.ensure_future(cache.current(None, None))
 
 
 def test_requests_arriving_during_a_check_share_the_next_one():
@@ -74,16 +74,16 @@ def test_a_request_that_goes_away_does_not_cancel_the_check_others_wait_for():
 
 def test_a_failed_check_fails_its_requests_and_the_next_request_checks_again():
     class FailingOnce(GatedCache):
-        def _checked(self, sessions, storage, url_lifetime):
+        def _checked(self, sessions, storage):
             if not self.checks:
                 self.checks.append(threading.Event())
                 raise ConnectionError("database unreachable")
-            return super()._checked(sessions, storage, url_lifetime)
+            return super()._checked(sessions, storage)
 
     async def scenario():
         cache = FailingOnce()
         try:
-            await cache.current(None, None, None)
+            await cache.current(None, None)
         except ConnectionError:
             pass
         else:

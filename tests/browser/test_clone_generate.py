@@ -178,7 +178,7 @@ def test_microphone_recording_makes_a_voice(make_server, page):
 
 
 def test_reload_during_a_task_picks_it_up(make_server, new_page, speech_clips):
-    from utter.generations.worker import WorkerPool
+    from utter.bootstrap import build_runner
 
     server = make_server(workers=0, asr="off")  # nothing runs the task until the test starts a worker
     voice = api_clone(server, speech_clips["wav"], "Patient")
@@ -203,7 +203,7 @@ def test_reload_during_a_task_picks_it_up(make_server, new_page, speech_clips):
     expect(status).to_have_text("Queued — waiting for a free worker.")
     assert page.locator("#task").get_attribute("data-generation-id") == task_id
 
-    pool = WorkerPool(server.ctx, 1)
+    pool = build_runner(server.ctx, 1)
     pool.start()
     try:
         expect(page.locator("#result")).to_be_visible(timeout=30_000)

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from tests.support.app_fixtures import wait_for_generation
 from utter.models import Generation
-from utter.services import audio
-from utter.services.storage import prompt_prefix
+from utter.audio import codec as audio
+from utter.adapters.storage import prompt_prefix
 
 DESCRIPTION = "A warm, elderly storyteller with a slight rasp, speaking slowly."
 

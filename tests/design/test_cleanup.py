@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 
 from tests.design.test_api import DESCRIPTION, error_of, wait_for_design
 from utter.config import Settings
-from utter.design import service
+from utter.design import previews
 from utter.models import Generation, GenerationKind, GenerationStatus, utcnow
-from utter.services import audio
-from utter.services.storage.base import generated_key, preview_key
+from utter.audio import codec as audio
+from utter.adapters.storage import generated_key, preview_key
 
 
 def design_and_wait(client, candidates: int) -> dict:
@@ -94,8 +94,10 @@ def test_old_unsaved_previews_are_cleaned_up(qwen_server):
                             .values(finished_at=long_ago))
             session.commit()
 
-        # The workers' periodic reaper runs the cleanup (made due at once here rather than in minutes).
-        service._last_cleanup.pop(id(ctx), None)
+        # The runner's housekeeping runs the cleanup (made due at once here rather than in minutes).
+        expiry = qwen_server.runner.housekeeping.job("design.expire_previews")
+        expiry.make_due()
+        qwen_server.runner.housekeeping.wake()
         deadline = time.monotonic() + 60
         # The row goes first, its files right after: wait for both.
         while unsaved_id in preview_ids_in_db(ctx) or any(preview_files(storage, unsaved_id)):
@@ -105,8 +107,8 @@ def test_old_unsaved_previews_are_cleaned_up(qwen_server):
         assert preview_ids_in_db(ctx) == {saved_id, recent_id, str(busy_done), str(busy_running)}
         assert preview_files(storage, saved_id) == preview_files(storage, recent_id) == [True, True]
         assert storage.exists(preview_key(str(busy_done)))
-        # Throttled: a second run so soon does nothing.
-        assert service.expire_previews_if_due(ctx) == 0
+        # Throttled: not due again for minutes.
+        assert not expiry.due() and expiry.seconds >= 60
 
         # The saved preview stays, and its voice works.
         assert client.get(old["previews"][0]["status_url"]).json()["voice_id"] == voice["id"]
@@ -118,15 +120,15 @@ def test_old_unsaved_previews_are_cleaned_up(qwen_server):
                             .values(status=GenerationStatus.CANCELLED, finished_at=long_ago, worker_id=None,
                                     lease_expires_at=None))
             session.commit()
-            assert service.expire_previews(session, ctx) == 2
-            assert service.expire_previews(session, ctx) == 0  # a second run finds nothing, and fails on nothing
+            assert previews.expire(session, ctx) == 2
+            assert previews.expire(session, ctx) == 0  # a second run finds nothing, and fails on nothing
         assert not storage.exists(preview_key(str(busy_done)))
         assert preview_ids_in_db(ctx) == {saved_id, recent_id}
 
         # A day later the recent design is old too; the saved preview still stays.
         with ctx.sessions() as session:
             later = utcnow() + timedelta(hours=ctx.settings.preview_ttl_hours + 1)
-            assert service.expire_previews(session, ctx, now=later) == 1
+            assert previews.expire(session, ctx, now=later) == 1
         assert preview_ids_in_db(ctx) == {saved_id}
         assert preview_files(storage, recent_id) == [False, False]
         assert client.get(old["status_url"]).json()["previews"][0]["voice_id"] == voice["id"]

@@ -1,6 +1,6 @@
 """Design previews through a remote engine (what Modal does: spawn, then poll), and failures.
 
-Modal cannot run here, so this engine stands in for it at the RemoteEngine interface;
+Modal cannot run here, so this engine stands in for it at the RemoteCalls interface;
 it answers at 22,050 Hz so the preview's reference WAV must be resampled to 24 kHz.
 """
 
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from tests.support.app_fixtures import wait_for_generation
-from utter.services import audio
-from utter.services.tts.base import Capabilities, EngineError, EngineInfo, RemoteEngine
+from utter.audio import codec as audio
+from utter.adapters.tts.base import Capabilities, EngineError, EngineInfo, RemoteCalls
+from utter.adapters.tts.remote import RemoteEngine
 
 RATE = 22050
 
@@ -53,12 +54,12 @@ class RemoteDesigner:
 
 @pytest.fixture
 def remote_server(make_server):
-    return make_server(engine=RemoteDesigner(), asr="off")
+    return make_server(engine=RemoteEngine(RemoteDesigner()), asr="off")
 
 
 def test_remote_preview_resampled_and_saved(remote_server):
-    engine = remote_server.ctx.engine
-    assert isinstance(engine, RemoteEngine)
+    engine = remote_server.ctx.engine.calls
+    assert isinstance(engine, RemoteCalls)
     with remote_server.client() as client:
         design = client.post("/api/design", json={"description": "A deep voice.", "text": "Hi.",
                                                   "language": "en"}).json()
@@ -73,7 +74,8 @@ def test_remote_preview_resampled_and_saved(remote_server):
 
 
 def test_failed_preview_leaves_no_files_and_cannot_be_saved(make_server):
-    server = make_server(engine=RemoteDesigner(fail=EngineError("remote_failed", "The GPU ran out of memory.")),
+    server = make_server(engine=RemoteEngine(RemoteDesigner(fail=EngineError("remote_failed",
+                                                                             "The GPU ran out of memory."))),
                          asr="off")
     with server.client() as client:
         design = client.post("/api/design", json={"description": "A deep voice.", "candidates": 2}).json()

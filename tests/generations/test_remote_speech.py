@@ -1,6 +1,6 @@
 """Speech through a remote engine (what Modal does: spawn a call, poll it, encode what comes back).
 
-Modal cannot run here, so a stand-in answers at the RemoteEngine interface with a tone at
+Modal cannot run here, so a stand-in answers at the RemoteCalls interface with a tone at
 22,050 Hz per call; what the worker does with the calls and their answers runs for real.
 """
 
@@ -20,10 +20,12 @@ from tests.design.test_remote import RATE, RemoteDesigner
 from tests.support.app_fixtures import wait_for_generation
 from tests.support.audio_fixtures import decoded_duration
 from tests.test_tempo import dominant_hz
-from utter.generations.worker import FIRST_CHUNK_CHARS, WorkerPool
+from utter.bootstrap import build_runner
+from utter.generations.speech import FIRST_CHUNK_CHARS
 from utter.models import Generation
-from utter.services.tts.base import REFERENCE_NEEDED, EngineError
-from utter.services.text import chunk_text
+from utter.adapters.tts.base import REFERENCE_NEEDED, EngineError
+from utter.adapters.tts.remote import RemoteEngine
+from utter.audio.text import chunk_text
 
 SECONDS = 2.0  # of tone per call, whatever its text
 LONG_TEXT = " ".join(f"Sentence {n} of the long text goes on for a while, so that the text needs several calls."
@@ -67,11 +69,11 @@ class RemoteSpeaker(RemoteDesigner):
 
 @pytest.fixture
 def remote_server(make_server):
-    return make_server(engine=RemoteSpeaker(), asr="off")
+    return make_server(engine=RemoteEngine(RemoteSpeaker()), asr="off")
 
 
 def test_remote_speech_is_spawned_once_with_the_reference(remote_server, speech_clips):
-    engine = remote_server.ctx.engine
+    engine = remote_server.ctx.engine.calls
     with remote_server.client() as client:
         voice = upload_voice(client, speech_clips["wav"])
         queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": "Hello there."}).json()
@@ -86,7 +88,7 @@ def test_remote_speech_is_spawned_once_with_the_reference(remote_server, speech_
 
 def test_long_text_is_one_call_per_chunk_and_streams_as_they_finish(make_server, speech_clips):
     engine = RemoteSpeaker(gated=True)
-    server = make_server(engine=engine, asr="off")
+    server = make_server(engine=RemoteEngine(engine), asr="off")
     with server.client() as client:
         voice = upload_voice(client, speech_clips["wav"])
         queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
@@ -127,7 +129,7 @@ def test_long_text_is_one_call_per_chunk_and_streams_as_they_finish(make_server,
 def test_a_retry_collects_the_calls_already_made(make_server, speech_clips):
     """After a restart, chunks whose calls were made are fetched, not paid for again."""
     engine = RemoteSpeaker()
-    server = make_server(engine=engine, asr="off", workers=0)
+    server = make_server(engine=RemoteEngine(engine), asr="off", workers=0)
     with server.client() as client:
         voice = upload_voice(client, speech_clips["wav"])
         queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
@@ -138,7 +140,7 @@ def test_a_retry_collects_the_calls_already_made(make_server, speech_clips):
         session.get(Generation, uuid.UUID(queued["id"])).remote_call_id = "earlier-a earlier-b"
         session.commit()
 
-    pool = WorkerPool(server.ctx, 1)
+    pool = build_runner(server.ctx, 1)
     pool.start()
     try:
         with server.client() as client:
@@ -176,7 +178,7 @@ def test_a_call_on_a_container_without_the_voice_is_made_again_with_the_recordin
             return result
 
     engine = ContainerChangesAfterTheFirstCall()
-    server = make_server(engine=engine, asr="off")
+    server = make_server(engine=RemoteEngine(engine), asr="off")
     with server.client() as client:
         voice = upload_voice(client, speech_clips["wav"])
         queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()
@@ -195,7 +197,7 @@ def test_a_call_failing_mid_text_fails_the_generation_and_leaves_no_files(make_s
                 raise EngineError("remote_failed", "The GPU container ran out of memory.")
             return super().poll(call_id, wait)
 
-    server = make_server(engine=FailingSecondCall(), asr="off")
+    server = make_server(engine=RemoteEngine(FailingSecondCall()), asr="off")
     with server.client() as client:
         voice = upload_voice(client, speech_clips["wav"])
         queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": LONG_TEXT}).json()

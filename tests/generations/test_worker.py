@@ -8,10 +8,10 @@ from dataclasses import replace
 
 from tests.support.app_fixtures import wait_for_generation
 from tests.api.test_bad_input import post_clone
-from utter.services.tts.base import EngineError
+from utter.adapters.tts.base import ChunkwiseEngine, EngineError
 
 
-class FailingAfterFirstPiece:
+class FailingAfterFirstPiece(ChunkwiseEngine):
     """The real Piper engine, made to fail part-way, as an engine crashing mid-generation would."""
 
     def __init__(self, engine, error: Exception):
@@ -133,9 +133,9 @@ def test_stream_segments_left_by_a_dead_process_are_swept(make_server):
     """A process that died between storing the final file and dropping its segments leaves them behind."""
     import uuid
 
-    from utter.generations.worker import sweep_leftover_segments
+    from utter.generations.streaming import sweep_leftover_segments
     from utter.models import Generation, GenerationStatus
-    from utter.services.storage import segment_key
+    from utter.adapters.storage import segment_key
 
     server = make_server(workers=0)
     ctx = server.ctx

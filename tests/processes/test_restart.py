@@ -18,7 +18,7 @@ from tests.processes.cluster import (
 )
 from tests.support.server import start_process
 from utter.models import GenerationStatus
-from utter.services.storage.local import LocalStorage
+from utter.adapters.storage.local import LocalStorage
 
 # Real processes on a shared 2-core machine can be slow; allow more than the suite's default 300 s.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

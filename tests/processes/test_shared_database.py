@@ -16,7 +16,7 @@ from tests.processes.cluster import (
 )
 from tests.support.server import start_process
 from utter.models import GenerationStatus
-from utter.services.storage.local import LocalStorage
+from utter.adapters.storage.local import LocalStorage
 
 GENERATIONS = 24
 LEASE_SECONDS = 3

@@ -11,10 +11,10 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from tests.api.test_flow import clone
-from utter.generations import queue
-from utter.generations.worker import run_generation
+from utter.bootstrap import build_runner
+from utter.generations import repository
 from utter.models import Generation, GenerationStatus, utcnow
-from utter.services.storage import generated_key
+from utter.adapters.storage import generated_key
 
 
 def test_stalled_owner_leaves_the_new_owners_audio_alone(make_server, speech_clips):
@@ -26,18 +26,19 @@ def test_stalled_owner_leaves_the_new_owners_audio_alone(make_server, speech_cli
 
     stalled, successor = "elsewhere:1:stalled", "elsewhere:2:successor"
     with ctx.sessions() as session:
-        claimed = queue.claim(session, stalled, lease_seconds=120, max_attempts=2)
+        claimed = repository.claim(session, stalled, lease_seconds=120, max_attempts=2)
         # The stalled owner's lease runs out while it is frozen; another process takes the task.
         session.execute(update(Generation).where(Generation.id == claimed)
                         .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
         session.commit()
-        assert queue.claim(session, successor, lease_seconds=120, max_attempts=2) == claimed
+        assert repository.claim(session, successor, lease_seconds=120, max_attempts=2) == claimed
 
-    run_generation(ctx, claimed, successor)
+    runner = build_runner(ctx, threads=0)
+    runner.run(claimed, successor)
     key = generated_key(str(claimed))
     assert ctx.storage.exists(key)
 
-    run_generation(ctx, claimed, stalled)  # wakes up, finds the task is no longer its own
+    runner.run(claimed, stalled)  # wakes up, finds the task is no longer its own
 
     with ctx.sessions() as session:
         row = session.get(Generation, claimed)

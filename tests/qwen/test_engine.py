@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utter.services.tts import qwen_inference as qi
-from utter.services.tts.base import DesignJob, EngineError, EngineUnsupported, SpeechJob, TTSEngine, VoiceReference
-from utter.services.tts.qwen import QwenEngine
+from utter.adapters.tts import qwen_inference as qi
+from utter.adapters.tts.base import DesignJob, EngineError, EngineUnsupported, SpeechEngine, SpeechJob, VoiceReference
+from utter.adapters.tts.qwen import QwenEngine
 
 from .conftest import MAX_NEW_TOKENS, SAMPLES_PER_TOKEN, MemoryPromptCache, write_wav
 
@@ -44,7 +44,7 @@ def speak(engine, job, cache=None) -> np.ndarray:
 
 
 def test_engine_info(engine):
-    assert isinstance(engine, TTSEngine)
+    assert isinstance(engine, SpeechEngine)
     caps = engine.info.capabilities
     assert (engine.info.name, caps.can_clone, caps.can_design, caps.sample_rate) == ("qwen", True, True, 24000)
     engine.load()

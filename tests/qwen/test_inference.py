@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utter.services.tts import qwen_inference as qi
-from utter.services.tts.base import LANGUAGE_NAMES, EngineError
+from utter.adapters.tts import qwen_inference as qi
+from utter.adapters.tts.base import EngineError
+from utter.languages import LANGUAGE_NAMES
 
 from .conftest import MAX_NEW_TOKENS, SAMPLES_PER_TOKEN
 

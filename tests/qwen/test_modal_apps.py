@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utter.services.tts.base import REFERENCE_NEEDED, EngineError
-from utter.services.tts.modal_client import decode_result
+from utter.adapters.tts.base import REFERENCE_NEEDED, EngineError
+from utter.adapters.tts.modal_client import decode_result
 
 from .conftest import MAX_NEW_TOKENS, SAMPLES_PER_TOKEN
 
@@ -56,7 +56,7 @@ def test_clone_method(base_app, reference_wav, transcript):
         voice_key="voice-1:v1",
         max_new_tokens=MAX_NEW_TOKENS,
     )
-    audio, rate = decode_result(result)  # what ModalEngine.poll does with it
+    audio, rate = decode_result(result)  # what ModalCalls.poll does with it
     assert rate == 24000 and audio.dtype == np.float32
     assert 0 < audio.size <= MAX_NEW_TOKENS * SAMPLES_PER_TOKEN
 

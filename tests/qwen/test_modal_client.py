@@ -1,4 +1,4 @@
-"""ModalEngine without Modal: the real missing-token path, and error mapping with modal's
+"""ModalCalls without Modal: the real missing-token path, and error mapping with modal's
 own exception classes raised from a stubbed FunctionCall (Modal has no emulator)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ modal = pytest.importorskip("modal")
 from modal import exception as mx  # noqa: E402
 
 from utter.config import Settings  # noqa: E402
-from utter.services.tts.base import DesignJob, EngineError, RemoteEngine, SpeechJob, VoiceReference  # noqa: E402
-from utter.services.tts.modal_client import ModalEngine  # noqa: E402
+from utter.adapters.tts.base import DesignJob, EngineError, RemoteCalls, SpeechJob, VoiceReference  # noqa: E402
+from utter.adapters.tts.modal_client import ModalCalls  # noqa: E402
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def no_modal_token(monkeypatch, tmp_path):
 
 @pytest.fixture
 def engine(tmp_path):
-    return ModalEngine(Settings(data_dir=tmp_path), reason="test")
+    return ModalCalls(Settings(data_dir=tmp_path), reason="test")
 
 
 class StubCall:
@@ -60,7 +60,7 @@ def job():
 
 
 def test_engine_shape(engine):
-    assert isinstance(engine, RemoteEngine)
+    assert isinstance(engine, RemoteCalls)
     caps = engine.info.capabilities
     assert (engine.info.name, caps.can_clone, caps.can_design, caps.sample_rate) == ("modal", True, True, 24000)
 

@@ -8,15 +8,15 @@ import sys
 import pytest
 
 from utter.config import Settings
-from utter.services.tts import qwen
-from utter.services.tts.base import EngineError
-from utter.services.tts.qwen_download import download_models
+from utter.adapters.tts import qwen
+from utter.adapters.tts.base import EngineError
+from utter.adapters.tts.qwen_download import download_models
 
 
 def test_registry_imports_no_ml_stack():
     """The web tier must not pay for torch, qwen-tts or modal unless their engine is chosen."""
     code = (
-        "import sys, utter.services.tts.registry, utter.services.tts.qwen, utter.services.tts.qwen_download\n"
+        "import sys, utter.adapters.tts.registry, utter.adapters.tts.qwen, utter.adapters.tts.qwen_download\n"
         "heavy = [m for m in ('torch', 'qwen_tts', 'modal', 'transformers') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -76,14 +76,14 @@ def test_modal_side_modules_need_only_the_gpu_image():
         "import sys\n"
         "for name in ('pydantic_settings', 'fastapi', 'sqlalchemy', 'pydantic'):\n"
         "    sys.modules[name] = None  # importing it now raises ImportError\n"
-        "import utter.services.tts.qwen_inference, utter.services.tts.qwen_download\n"
+        "import utter.adapters.tts.qwen_inference, utter.adapters.tts.qwen_download\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_auto_selection_picks_qwen_when_weights_are_on_disk(tmp_path, tiny_qwen_base_dir, monkeypatch):
-    from utter.services.tts.qwen import QwenEngine
-    from utter.services.tts.registry import build_engine
+    from utter.adapters.tts.qwen import QwenEngine
+    from utter.adapters.tts.registry import build_engine
 
     monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
     engine = build_engine(Settings(data_dir=tmp_path, engine="auto", qwen_model=str(tiny_qwen_base_dir)))
@@ -93,9 +93,10 @@ def test_auto_selection_picks_qwen_when_weights_are_on_disk(tmp_path, tiny_qwen_
 
 def test_explicit_modal_choice_builds_the_modal_engine(tmp_path):
     pytest.importorskip("modal")
-    from utter.services.tts.modal_client import ModalEngine
-    from utter.services.tts.registry import build_engine
+    from utter.adapters.tts.modal_client import ModalCalls
+    from utter.adapters.tts.registry import build_engine
+    from utter.adapters.tts.remote import RemoteEngine
 
     engine = build_engine(Settings(data_dir=tmp_path, engine="modal"))
-    assert isinstance(engine, ModalEngine)
+    assert isinstance(engine, RemoteEngine) and isinstance(engine.calls, ModalCalls)
     assert engine.info.capabilities.can_clone

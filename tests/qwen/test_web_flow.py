@@ -15,7 +15,7 @@ from .conftest import SAMPLES_PER_TOKEN
 
 def test_auto_picks_qwen_when_its_weights_are_on_disk(tiny_qwen_base_dir, tiny_qwen_design_dir):
     from utter.config import Settings
-    from utter.services.tts.registry import build_engine
+    from utter.adapters.tts.registry import build_engine
 
     engine = build_engine(Settings(_env_file=None, engine="auto", qwen_model=str(tiny_qwen_base_dir),
                                    qwen_design_model=str(tiny_qwen_design_dir)))

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from utter.config import Settings
-from utter.services.storage import StorageError, build_storage
-from utter.services.storage.s3 import S3Storage, content_disposition
+from utter.adapters.storage import StorageError, build_storage
+from utter.adapters.storage.s3 import S3Storage, content_disposition
 from tests.support.seaweed import S3ServerInfo
 
 pytest_plugins = ["tests.support.s3_fixtures"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from utter.services.storage import ObjectMissing, Storage, StorageError
-from utter.services.storage.local import LocalStorage
+from utter.adapters.storage import ObjectMissing, Storage, StorageError
+from utter.adapters.storage.local import LocalStorage
 
 # Harmless when tests/conftest.py registers the plugin as well.
 pytest_plugins = ["tests.support.s3_fixtures"]

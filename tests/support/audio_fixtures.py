@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from utter.services import audio
+from utter.audio import codec as audio
 
 SPEECH_TEXT = (
     "The quick brown fox jumps over the lazy dog. A journey of a thousand miles begins with a single step. "
@@ -72,7 +72,7 @@ def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.nda
 @pytest.fixture(scope="session")
 def piper_engine():
     """One loaded Piper engine shared by every app in the session (loading takes ~1 s)."""
-    from utter.services.tts.piper_engine import PiperEngine
+    from utter.adapters.tts.piper_engine import PiperEngine
 
     engine = PiperEngine(reason="test session")
     engine.load()
@@ -82,7 +82,7 @@ def piper_engine():
 @pytest.fixture(scope="session")
 def speech(piper_engine) -> tuple[np.ndarray, int]:
     """About 15 s of real English speech (float32 mono) and its sample rate."""
-    from utter.services.tts.base import SpeechJob
+    from utter.adapters.tts.base import SpeechJob
 
     pieces = list(piper_engine.synthesize(SpeechJob(text=SPEECH_TEXT, language="en")))
     return np.concatenate(pieces), piper_engine.info.capabilities.sample_rate

@@ -76,7 +76,7 @@ def qwen_engine(tmp_path_factory, tiny_qwen_base_dir, tiny_qwen_design_dir):
     import torch
 
     from utter.config import Settings
-    from utter.services.tts.qwen import QwenEngine
+    from utter.adapters.tts.qwen import QwenEngine
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the tiny model gains nothing from threads on a busy 2-core machine

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from utter.services.storage.s3 import S3Storage
+from utter.adapters.storage.s3 import S3Storage
 
 from .seaweed import S3ServerInfo, running_seaweed
 

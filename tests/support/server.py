@@ -52,6 +52,11 @@ class LiveServer:
     def ctx(self):
         return self.app.state.ctx
 
+    @property
+    def runner(self):
+        """The generations runner of the app (None with workers=0)."""
+        return self.app.state.runner
+
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
 

@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, update
 
 from tests.support.audio_fixtures import SPEECH_TEXT, decoded_duration, encode_file
 from utter.models import Voice
-from utter.services.reference_check import word_error_rate
-from utter.services.storage import prompt_prefix
+from utter.audio.reference_check import word_error_rate
+from utter.adapters.storage import prompt_prefix
 
 NOISE_SEED = 8
 # SPEECH_TEXT as Whisper spells it: "sea shells" and "seashells" are the same words spoken, not two errors.

@@ -6,8 +6,8 @@ import pytest
 
 from tests.transcripts.test_clone_transcripts import clone
 from utter.config import Settings
-from utter.services import transcribe
-from utter.services.transcribe import TranscriberUnavailable, WhisperTranscriber, build_transcriber
+from utter.adapters import asr
+from utter.adapters.asr import TranscriberUnavailable, WhisperTranscriber, build_transcriber
 
 
 def test_default_is_the_bundled_tiny_en_and_off_means_none(monkeypatch):
@@ -16,7 +16,7 @@ def test_default_is_the_bundled_tiny_en_and_off_means_none(monkeypatch):
     assert build_transcriber(Settings(_env_file=None, asr="off")) is None
     custom = build_transcriber(Settings(_env_file=None, asr_model="small", asr_compute_type="float32"))
     assert custom.model_ref == "small" and custom.compute_type == "float32"
-    monkeypatch.setattr(transcribe, "faster_whisper_installed", lambda: False)
+    monkeypatch.setattr(asr, "faster_whisper_installed", lambda: False)
     assert build_transcriber(Settings(_env_file=None)) is None
 
 

@@ -6,8 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from ..errors import UtterError
-from ..services.storage import StorageError
-from ..services.storage.local import LocalStorage
+from ..adapters.storage import StorageError
 from .deps import ContextDep
 
 router = APIRouter(tags=["files"])
@@ -18,15 +17,14 @@ _TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg"}
 
 @router.get("/uploads/{key:path}", include_in_schema=False)
 def stored_file(key: str, ctx: ContextDep, download: str | None = None) -> FileResponse:
-    storage = ctx.storage
     missing = UtterError(404, "file_not_found", "There is no such file.")
-    if not isinstance(storage, LocalStorage) or not key.startswith(_SERVED):
+    if not key.startswith(_SERVED):
         raise missing
     try:
-        path = storage.path_for(key)  # refuses anything that would leave the storage root
+        path = ctx.storage.local_path(key)  # refuses anything that would leave the storage root
     except StorageError:
         raise missing from None
-    if not path.is_file() or path.suffix not in _TYPES:
+    if path is None or not path.is_file() or path.suffix not in _TYPES:
         raise missing
     return FileResponse(path, media_type=_TYPES[path.suffix], filename=download,
                         content_disposition_type="attachment" if download else "inline")

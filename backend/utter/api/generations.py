@@ -10,7 +10,6 @@ from ..generations import service
 from ..generations.streaming import iter_generation_mp3
 from ..generations.schemas import GenerateRequest, GenerationPublic, GenerationsPublic
 from ..models import GenerationStatus
-from ..services.storage.local import LocalStorage
 from .deps import ContextDep, SessionDep
 
 router = APIRouter(prefix="/api", tags=["generations"],
@@ -80,8 +79,8 @@ def generation_audio(generation_id: str, ctx: ContextDep, session: SessionDep,
                          f"This generation has no audio ({generation.status}).")
     name = service.download_name(generation) if download else None
     storage = ctx.storage
-    if isinstance(storage, LocalStorage):
-        path = storage.path_for(generation.output_key)
+    path = storage.local_path(generation.output_key)
+    if path is not None:
         if not path.is_file():
             raise UtterError(410, "audio_missing", "The audio file of this generation is missing from storage.")
         return FileResponse(path, media_type="audio/mpeg", filename=name,

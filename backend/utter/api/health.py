@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ..database import check_database
-from ..services.tts.base import LANGUAGE_NAMES
+from ..languages import LANGUAGE_NAMES
 from .deps import ContextDep
 
 router = APIRouter(prefix="/api", tags=["system"])

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
@@ -11,9 +8,9 @@ from starlette.concurrency import run_in_threadpool
 from ..context import AppContext
 from ..errors import ErrorResponse, UtterError
 from ..models import VoiceSource
-from ..services.storage.local import LocalStorage
 from ..validation import parse_id
 from ..voices import service
+from ..voices.uploads import clone_upload
 from ..voices.schemas import VoicePublic, VoicesPublic, VoiceUpdate
 from .deps import ContextDep, SessionDep
 
@@ -41,13 +38,7 @@ def clone_voice(
     if audio is None or not audio.filename and audio.size == 0:
         raise UtterError(422, "audio_missing", "Choose an audio file (or record one) for the voice.", field="audio")
     kind = VoiceSource.RECORDED if source == VoiceSource.RECORDED else VoiceSource.UPLOADED
-    with tempfile.TemporaryDirectory(prefix="utter-upload-") as tmp:
-        upload = Path(tmp) / "upload"
-        with open(upload, "wb") as out:
-            shutil.copyfileobj(audio.file, out, 1024 * 1024)
-        voice = service.create_voice(session, ctx.storage, ctx.settings, name=name, upload=upload,
-                                     filename=audio.filename, transcript=transcript, language=language, source=kind,
-                                     transcriptions=ctx.transcriptions)
+    voice = clone_upload(session, ctx, audio, name=name, transcript=transcript, language=language, source=kind)
     return service.to_public(voice, ctx.storage)
 
 
@@ -59,8 +50,7 @@ async def list_voices(request: Request, ctx: ContextDep,
     # and the one database check it needs is shared between concurrent requests.
     if search and search.strip():
         return await run_in_threadpool(_search_voices, ctx, search)
-    url_lifetime = None if isinstance(ctx.storage, LocalStorage) else ctx.settings.presign_seconds
-    body, gzipped, etag = await ctx.voice_list.current(ctx.sessions, ctx.storage, url_lifetime)
+    body, gzipped, etag = await ctx.voice_list.current(ctx.sessions, ctx.storage)
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
@@ -84,12 +74,12 @@ def get_voice(voice_id: str, ctx: ContextDep, session: SessionDep) -> VoicePubli
 @router.patch("/voices/{voice_id}", response_model=VoicePublic, responses={404: {"model": ErrorResponse}})
 def update_voice(voice_id: str, change: VoiceUpdate, ctx: ContextDep, session: SessionDep) -> VoicePublic:
     """Rename a voice, or correct its transcript (which invalidates cached clone prompts)."""
-    voice = service.update_voice(session, ctx.storage, parse_id(voice_id, "voice", "invalid_voice_id"), change)
+    voice = service.update_voice(session, ctx, parse_id(voice_id, "voice", "invalid_voice_id"), change)
     return service.to_public(voice, ctx.storage)
 
 
 @router.delete("/voices/{voice_id}", status_code=204, responses={404: {"model": ErrorResponse}})
 def delete_voice(voice_id: str, ctx: ContextDep, session: SessionDep) -> Response:
     """Delete a voice and its reference audio. Its past generations stay in the history."""
-    service.delete_voice(session, ctx.storage, parse_id(voice_id, "voice", "invalid_voice_id"))
+    service.delete_voice(session, ctx, parse_id(voice_id, "voice", "invalid_voice_id"))
     return Response(status_code=204)

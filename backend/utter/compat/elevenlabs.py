@@ -14,21 +14,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
 
 from ..api.deps import ContextDep, SessionDep
 from ..context import AppContext
 from ..errors import UtterError
 from ..generations import service as generations
-from ..models import Generation, GenerationKind, GenerationStatus, Voice
-from ..services.tts.base import LANGUAGE_NAMES
+from ..models import Generation, GenerationStatus, Voice
+from ..languages import LANGUAGE_NAMES
 from ..validation import check_speed
 from ..voices import service as voices
+from ..voices.uploads import clone_from_samples
 from . import speech
 from .auth import require_elevenlabs_key
 from .errors import ElevenLabsRoute
-from .formats import ELEVENLABS_DEFAULT, ELEVENLABS_FORMATS, OutputFormat, elevenlabs_format, finish_wav
-from .voices import clone_from_samples
+from ..audio.transcode import OutputFormat, finish_wav
+from .formats import ELEVENLABS_DEFAULT, ELEVENLABS_FORMATS, elevenlabs_format
 
 router = APIRouter(tags=["elevenlabs-compatible"], route_class=ElevenLabsRoute,
                    dependencies=[Depends(require_elevenlabs_key)])
@@ -145,7 +145,7 @@ def get_voice(voice_id: str, ctx: ContextDep, session: SessionDep, request: Requ
 
 @router.delete("/v1/voices/{voice_id}")
 def delete_voice(voice_id: str, ctx: ContextDep, session: SessionDep) -> dict[str, str]:
-    voices.delete_voice(session, ctx.storage, _voice(session, voice_id).id)
+    voices.delete_voice(session, ctx, _voice(session, voice_id).id)
     return {"status": "ok"}
 
 
@@ -232,17 +232,9 @@ def history(session: SessionDep, page_size: Annotated[int, Query(ge=1, le=1000)]
             start_after_history_item_id: str | None = None, voice_id: str | None = None,
             search: str | None = None) -> dict[str, Any]:
     """Utter's generations, newest first: the same history the /history page shows."""
-    query = (select(Generation).where(Generation.kind == GenerationKind.SPEECH)
-             .order_by(Generation.created_at.desc(), Generation.id))
-    if start_after_history_item_id:
-        after = generations.get(session, start_after_history_item_id)
-        query = query.where((Generation.created_at < after.created_at)
-                            | ((Generation.created_at == after.created_at) & (Generation.id > after.id)))
-    if voice_id:
-        query = query.where(Generation.voice_id == _voice(session, voice_id).id)
-    if search and search.strip():
-        query = query.where(Generation.text.ilike(f"%{search.strip()}%"))
-    rows = list(session.scalars(query.limit(page_size + 1)))
+    voice = str(_voice(session, voice_id).id) if voice_id else None
+    rows, _ = generations.history(session, page_size + 1, voice_id=voice, after=start_after_history_item_id,
+                                  search=search)
     page = rows[:page_size]
     return {"history": [_history_json(g) for g in page], "has_more": len(rows) > page_size,
             "last_history_item_id": str(page[-1].id) if page else None}

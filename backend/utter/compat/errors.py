@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import UtterError, from_storage_error, from_validation_error
-from ..services.storage import StorageError
+from ..adapters.storage import StorageError
 
 log = logging.getLogger("utter.compat")
 

@@ -14,19 +14,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from ..api.deps import ContextDep, SessionDep
 from ..errors import UtterError
+from ..languages import LANGUAGE_NAMES
 from ..models import VoiceConsent
-from ..services.tts.base import LANGUAGE_NAMES
 from ..validation import check_speed, parse_id
+from ..voices import consents
 from ..voices import service as voices
+from ..voices.uploads import clone_from_samples
 from . import speech
 from .auth import require_openai_key
 from .errors import OpenAIRoute
 from .formats import OPENAI_FORMATS
-from .voices import clone_from_samples, create_consent, delete_consent, get_consent
 
 router = APIRouter(prefix="/v1/audio", tags=["openai-compatible"], route_class=OpenAIRoute,
                    dependencies=[Depends(require_openai_key)])
@@ -90,19 +90,14 @@ def upload_consent(ctx: ContextDep, session: SessionDep,
                    recording: Annotated[UploadFile, File(description="The speaker agreeing to be cloned")],
                    name: Annotated[str, Form()], language: Annotated[str, Form()] = "und") -> dict[str, Any]:
     """Keep a consent recording; voices are then created under it (`consent`)."""
-    return _consent_json(create_consent(session, ctx, name=name, language=language, recording=recording))
+    return _consent_json(consents.create_consent(session, ctx, name=name, language=language, recording=recording))
 
 
 @router.get("/voice_consents")
 def list_consents(session: SessionDep, after: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
     """Consent recordings, newest first, a cursor page at a time."""
-    query = select(VoiceConsent).order_by(VoiceConsent.created_at.desc(), VoiceConsent.id)
-    if after:
-        cursor = get_consent(session, after)
-        query = query.where((VoiceConsent.created_at < cursor.created_at)
-                            | ((VoiceConsent.created_at == cursor.created_at) & (VoiceConsent.id > cursor.id)))
-    rows = list(session.scalars(query.limit(limit + 1)))
+    rows = consents.list_consents(session, limit=limit + 1, after=after)
     page = [_consent_json(c) for c in rows[:limit]]
     return {"object": "list", "data": page, "has_more": len(rows) > limit,
             "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None}
@@ -110,7 +105,7 @@ def list_consents(session: SessionDep, after: str | None = None,
 
 @router.get("/voice_consents/{consent_id}")
 def retrieve_consent(consent_id: str, session: SessionDep) -> dict[str, Any]:
-    return _consent_json(get_consent(session, consent_id))
+    return _consent_json(consents.get_consent(session, consent_id))
 
 
 class ConsentUpdate(BaseModel):
@@ -119,19 +114,13 @@ class ConsentUpdate(BaseModel):
 
 @router.post("/voice_consents/{consent_id}")
 def update_consent(consent_id: str, change: ConsentUpdate, session: SessionDep) -> dict[str, Any]:
-    consent = get_consent(session, consent_id)
-    name = " ".join(change.name.split())[:100]
-    if not name:
-        raise UtterError(422, "name_missing", "Give the consent recording a name.", field="name")
-    consent.name = name
-    session.commit()
-    return _consent_json(consent)
+    return _consent_json(consents.rename_consent(session, consent_id, change.name))
 
 
 @router.delete("/voice_consents/{consent_id}")
 def remove_consent(consent_id: str, ctx: ContextDep, session: SessionDep) -> dict[str, Any]:
     """Refused while a voice made under this consent exists."""
-    consent = delete_consent(session, ctx, consent_id)
+    consent = consents.delete_consent(session, ctx, consent_id)
     return {"id": str(consent.id), "object": "audio.voice_consent", "deleted": True}
 
 
@@ -150,7 +139,7 @@ def create_voice(ctx: ContextDep, session: SessionDep, name: Annotated[str, Form
                          field="consent")
     if audio_sample is None:
         raise UtterError(422, "audio_missing", "Send the voice's audio_sample.", field="audio_sample")
-    record = get_consent(session, consent)
+    record = consents.get_consent(session, consent)
     base = record.language.split("-")[0].lower()
     voice = clone_from_samples(session, ctx, name=name, samples=[audio_sample], consent=record,
                                language=base if base in LANGUAGE_NAMES else None)
@@ -165,5 +154,5 @@ def delete_voice(voice_id: str, ctx: ContextDep, session: SessionDep) -> dict[st
         parsed = parse_id(voice_id, "voice", "voice_not_found")
     except UtterError:
         raise UtterError(404, "voice_not_found", f"No voice {voice_id!r} exists.") from None
-    voices.delete_voice(session, ctx.storage, parsed)
+    voices.delete_voice(session, ctx, parsed)
     return {"id": voice_id, "object": "audio.voice.deleted", "deleted": True}

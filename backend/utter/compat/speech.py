@@ -13,16 +13,17 @@ import logging
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..context import AppContext
 from ..errors import UtterError
-from ..generations.service import check_text, enqueue
+from ..generations import repository
+from ..generations.service import enqueue
 from ..generations.streaming import iter_generation_mp3
 from ..models import Generation, GenerationStatus, Voice
-from ..validation import clean_language
-from .formats import OutputFormat, transcode_stream
+from ..validation import check_text, clean_language
+from ..voices import service as voices
+from ..audio.transcode import OutputFormat, transcode_stream
 
 log = logging.getLogger("utter.compat")
 
@@ -36,8 +37,7 @@ def find_voice(session: Session, reference: str) -> Voice:
     try:
         voice = session.get(Voice, uuid.UUID(reference))
     except ValueError:
-        voice = session.scalars(select(Voice).where(func.lower(Voice.name) == reference.lower())
-                                .order_by(Voice.created_at.desc()).limit(1)).first()
+        voice = voices.find_by_name(session, reference)
     if voice is None:
         raise UtterError(404, "voice_not_found",
                          f"No voice {reference!r} exists in this Utter library. Use the id or name of a voice you "
@@ -49,7 +49,7 @@ def submit_speech(session: Session, ctx: AppContext, voice: Voice, text: str, *,
                   speed: float, text_field: str) -> Generation:
     """Queue speech as an ordinary generation, held to the same limits as POST /api/generate."""
     text = (text or "").strip()
-    check_text(ctx, text, text_field)
+    check_text(text, ctx.settings.max_text_chars, text_field)
     return enqueue(session, ctx, voice, text, language_for(ctx, language), speed)
 
 
@@ -69,7 +69,7 @@ def generation_mp3(ctx: AppContext, generation_id: uuid.UUID) -> Iterator[bytes]
     """The generation's MP3 bytes as the worker stores them; raises UtterError if it does not finish."""
     yield from iter_generation_mp3(ctx, generation_id, timeout=WAIT_LIMIT_SECONDS)
     with ctx.sessions() as session:
-        generation = session.get(Generation, generation_id)
+        generation = repository.get(session, generation_id)
         if generation is None:
             raise UtterError(404, "generation_not_found", "The generation was deleted before it finished.")
         status, code, message = generation.status, generation.error_code, generation.error_message

@@ -8,32 +8,21 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
-import time
 import uuid
-from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, delete, exists, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
+from ..adapters.storage import ObjectMissing, generated_key, preview_key, reference_key
+from ..audio import codec
 from ..context import AppContext
 from ..errors import UtterError
-from ..generations import queue
+from ..generations import repository
 from ..generations.schemas import GenerationError
-from ..models import (
-    Generation,
-    GenerationKind,
-    GenerationStatus,
-    TranscriptSource,
-    Voice,
-    VoiceSource,
-    utcnow,
-)
-from ..services import audio, reference_check
-from ..services.storage import ObjectMissing, reference_key
-from ..services.storage.base import generated_key, preview_key
-from ..validation import clean_language, clean_name, parse_id
+from ..generations.service import admit
+from ..models import Generation, GenerationKind, GenerationStatus, TranscriptSource, Voice, VoiceSource
+from ..validation import check_text, clean_language, clean_name, parse_id
+from ..voices import service as voices
 from .schemas import DesignPublic, DesignRequest, PreviewPublic, SavePreviewRequest
 
 log = logging.getLogger("utter.design")
@@ -74,20 +63,11 @@ def submit(session: Session, ctx: AppContext, request: DesignRequest) -> list[Ge
                          f"The description is {len(description)} characters long; the limit is "
                          f"{MAX_DESCRIPTION_CHARS}.", field="description")
     text = DEFAULT_PREVIEW_TEXT if request.text is None else " ".join(request.text.split())
-    if not text:
-        raise UtterError(422, "text_empty", "Type a sentence for the previews to say.", field="text")
-    if len(text) > MAX_PREVIEW_CHARS:
-        raise UtterError(422, "text_too_long",
-                         f"The preview text is {len(text)} characters long; the limit is {MAX_PREVIEW_CHARS}.",
-                         field="text")
+    check_text(text, MAX_PREVIEW_CHARS, "text")
     if not 1 <= request.candidates <= MAX_CANDIDATES:
         raise UtterError(422, "candidates_out_of_range",
                          f"Ask for 1 to {MAX_CANDIDATES} candidates.", field="candidates")
     language = clean_language(request.language, caps.languages)
-    if queue.queued_count(session) + request.candidates > ctx.settings.max_queue:
-        raise UtterError(503, "queue_full",
-                         f"{ctx.settings.max_queue} tasks are already waiting. Try again in a minute.",
-                         headers={"Retry-After": "30"})
     design_id = uuid.uuid4()
     previews = [
         Generation(id=uuid.uuid4(), kind=GenerationKind.DESIGN, design_id=design_id, candidate=number,
@@ -95,19 +75,13 @@ def submit(session: Session, ctx: AppContext, request: DesignRequest) -> list[Ge
                    status=GenerationStatus.QUEUED, engine=ctx.engine.info.name)
         for number in range(1, request.candidates + 1)
     ]
-    session.add_all(previews)
-    session.commit()
-    ctx.wake.set()
+    admit(session, ctx, previews)
     log.info("design.submitted id=%s candidates=%d", design_id, request.candidates)
     return previews
 
 
 def get_design(session: Session, design_id: str) -> list[Generation]:
-    parsed = parse_id(design_id, "design", "invalid_design_id")
-    previews = list(session.scalars(
-        select(Generation).where(Generation.kind == GenerationKind.DESIGN, Generation.design_id == parsed)
-        .order_by(Generation.candidate)
-    ))
+    previews = repository.design_previews(session, parse_id(design_id, "design", "invalid_design_id"))
     if not previews:
         raise UtterError(404, "design_not_found", "No design with that id exists.")
     return previews
@@ -115,7 +89,7 @@ def get_design(session: Session, design_id: str) -> list[Generation]:
 
 def get_preview(session: Session, preview_id: str) -> Generation:
     parsed = parse_id(preview_id, "preview", "invalid_preview_id")
-    preview = session.get(Generation, parsed)
+    preview = repository.get(session, parsed)
     if preview is None or preview.kind != GenerationKind.DESIGN:
         raise UtterError(404, "preview_not_found", "No design preview with that id exists.")
     return preview
@@ -130,76 +104,16 @@ def delete_design(session: Session, ctx: AppContext, design_id: str) -> None:
     """
     previews = get_design(session, design_id)
     ids = [p.id for p in previews]
-    keys = [key for p in previews for key in _preview_keys(p.id, p.output_key)]
-    session.execute(delete(Generation).where(Generation.id.in_(ids)).execution_options(synchronize_session=False))
-    session.commit()
+    keys = [key for p in previews for key in preview_keys(p.id, p.output_key)]
+    repository.delete_rows(session, ids)
     for key in keys:
         ctx.storage.delete(key)
     log.info("design.deleted id=%s previews=%d", previews[0].design_id, len(ids))
 
 
-def _preview_keys(preview_id: uuid.UUID, output_key: str | None) -> set[str]:
+def preview_keys(preview_id: uuid.UUID, output_key: str | None) -> set[str]:
     """Both files of a preview: the MP3 to listen to and the WAV kept for saving it."""
     return {generated_key(str(preview_id)), preview_key(str(preview_id)), output_key} - {None}
-
-
-# Old previews are looked for at most this often per process, from the workers' periodic reaper.
-PREVIEW_CLEANUP_SECONDS = 300.0
-_FINISHED = [GenerationStatus.DONE, GenerationStatus.FAILED, GenerationStatus.CANCELLED]
-_cleanup_lock = threading.Lock()
-_last_cleanup: dict[int, float] = {}  # id(ctx) -> time.monotonic() of its last cleanup
-
-
-def expire_previews_if_due(ctx: AppContext) -> int:
-    """Run expire_previews unless this process (this AppContext) did so in the last few minutes."""
-    now = time.monotonic()
-    with _cleanup_lock:
-        last = _last_cleanup.get(id(ctx))
-        if last is not None and now - last < PREVIEW_CLEANUP_SECONDS:
-            return 0
-        _last_cleanup[id(ctx)] = now
-    with ctx.sessions() as session:
-        return expire_previews(session, ctx)
-
-
-def expire_previews(session: Session, ctx: AppContext, *, now: datetime | None = None, batch: int = 200) -> int:
-    """Delete unsaved previews (rows and files) of designs that finished over settings.preview_ttl_hours ago.
-
-    A design has finished when all of its previews have; one still queued or running keeps
-    the whole design. Safe to run in several processes at once: each DELETE checks the
-    conditions again, and a file deleted twice is no error. Returns how many rows went.
-    """
-    cutoff = (now or utcnow()) - timedelta(hours=ctx.settings.preview_ttl_hours)
-    other = aliased(Generation)
-    keeps_design = exists(select(other.id).where(
-        other.kind == GenerationKind.DESIGN, other.design_id == Generation.design_id,
-        or_(other.status.not_in(_FINISHED), other.finished_at.is_(None), other.finished_at >= cutoff),
-    ))
-    expired = and_(
-        Generation.kind == GenerationKind.DESIGN, Generation.voice_id.is_(None),
-        Generation.status.in_(_FINISHED), Generation.finished_at < cutoff, ~keeps_design,
-    )
-    removed = 0
-    while True:
-        rows = list(session.execute(select(Generation.id, Generation.output_key).where(expired).limit(batch)))
-        if not rows:
-            break
-        ids = [row.id for row in rows]
-        session.execute(delete(Generation).where(Generation.id.in_(ids), expired)
-                        .execution_options(synchronize_session=False))
-        session.commit()
-        # Gone now, whether this process deleted it or another did: either way its files go too.
-        remaining = set(session.scalars(select(Generation.id).where(Generation.id.in_(ids))))
-        gone = [row for row in rows if row.id not in remaining]
-        for row in gone:
-            for key in _preview_keys(row.id, row.output_key):
-                ctx.storage.delete(key)
-        removed += len(gone)
-        if not gone or len(rows) < batch:
-            break
-    if removed:
-        log.info("design.previews_expired count=%d ttl_hours=%s", removed, ctx.settings.preview_ttl_hours)
-    return removed
 
 
 def save_preview(session: Session, ctx: AppContext, preview_id: str, request: SavePreviewRequest) -> Voice:
@@ -226,19 +140,14 @@ def save_preview(session: Session, ctx: AppContext, preview_id: str, request: Sa
         except ObjectMissing:
             raise UtterError(410, "preview_missing", "The audio of this preview is missing from storage; "
                                                      "design again.") from None
-        decoded = audio.decode(wav)
+        decoded = codec.decode(wav)
         voice.reference_seconds = decoded.duration
-        voice.reference_check = _measure(decoded)
+        voice.reference_check = voices.measure_or_none(decoded)
         ctx.storage.put_file(voice.reference_key, wav, "audio/wav")
     try:
         session.add(voice)
         session.flush()
-        # Claims the preview: of two saves racing, only one finds voice_id still empty.
-        claimed = session.execute(
-            update(Generation).where(Generation.id == preview.id, Generation.voice_id.is_(None))
-            .values(voice_id=voice.id).execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
+        if not repository.claim_preview_for_voice(session, preview.id, voice.id):
             raise UtterError(409, "preview_already_saved", "This preview is already saved as a voice.")
         session.commit()
     except BaseException:
@@ -247,16 +156,6 @@ def save_preview(session: Session, ctx: AppContext, preview_id: str, request: Sa
         raise
     log.info("design.saved preview=%s voice=%s seconds=%.1f", preview.id, voice.id, voice.reference_seconds)
     return voice
-
-
-def _measure(decoded: audio.DecodedAudio) -> dict | None:
-    """The clip's levels for the voice page; None when the speech detector hears no speech in it."""
-    try:
-        measured = reference_check.measure(decoded.samples, decoded.sample_rate)
-    except UtterError:
-        return None
-    return measured.to_json() | {"asr_model": None, "heard_text": None, "transcribe_seconds": None,
-                                 "transcript_match": None}
 
 
 def preview_public(preview: Generation, ctx: AppContext) -> PreviewPublic:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..services.storage import ObjectMissing, Storage, prompt_key
+from ..adapters.storage import ObjectMissing, Storage, prompt_key
 
 
 class StoragePromptCache:

@@ -5,22 +5,21 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ..adapters.storage import preview_key
 from ..context import AppContext
 from ..errors import UtterError, not_found
-from ..models import Generation, GenerationKind, GenerationStatus, Voice, utcnow
-from ..services.storage.base import preview_key
-from ..validation import check_speed, clean_language, parse_id
-from . import queue
+from ..models import Generation, GenerationKind, GenerationStatus, Voice
+from ..validation import check_speed, check_text, clean_language, parse_id
+from . import repository
 from .schemas import GenerateRequest, GenerationError, GenerationPublic
 
 
 def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Generation:
     voice_id = parse_id(request.voice_id, "voice", "invalid_voice_id", field="voice_id")
     text = request.text.strip()
-    check_text(ctx, text, "text")
+    check_text(text, ctx.settings.max_text_chars, "text")
     language = clean_language(request.language, ctx.engine.info.capabilities.languages)
     speed = check_speed(request.speed)
     voice = session.get(Voice, voice_id)
@@ -30,64 +29,49 @@ def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Gener
     return enqueue(session, ctx, voice, text, language, speed)
 
 
-def check_text(ctx: AppContext, text: str, field: str) -> None:
-    if not text:
-        raise UtterError(422, "text_empty", "Type something to say.", field=field)
-    limit = ctx.settings.max_text_chars
-    if len(text) > limit:
-        raise UtterError(422, "text_too_long", f"The text is {len(text)} characters long; the limit is {limit}.",
-                         field=field)
-
-
 def enqueue(session: Session, ctx: AppContext, voice: Voice, text: str, language: str,
             speed: float | None = None) -> Generation:
-    """Queue checked text as a generation for the workers; refuses when the queue is full."""
-    settings = ctx.settings
-    if queue.queued_count(session) >= settings.max_queue:
-        raise UtterError(503, "queue_full",
-                         f"{settings.max_queue} generations are already waiting. Try again in a minute.",
-                         headers={"Retry-After": "30"})
+    """Queue checked text as speech in `voice`."""
     generation = Generation(id=uuid.uuid4(), voice_id=voice.id, voice_name=voice.name, text=text,
                             language=language, status=GenerationStatus.QUEUED, engine=ctx.engine.info.name,
                             speed=speed)
-    session.add(generation)
-    session.commit()
-    ctx.wake.set()
+    admit(session, ctx, [generation])
     return generation
+
+
+def admit(session: Session, ctx: AppContext, generations: list[Generation]) -> None:
+    """Put new generations in the queue (speech, previews, the compatible APIs' speech) and wake the
+    workers; refuses all of them when they would not fit."""
+    limit = ctx.settings.max_queue
+    if repository.queued_count(session) + len(generations) > limit:
+        raise UtterError(503, "queue_full", f"{limit} generations are already waiting. Try again in a minute.",
+                         headers={"Retry-After": "30"})
+    repository.add(session, generations)
+    ctx.wake.set()
 
 
 def get(session: Session, generation_id: str) -> Generation:
     parsed = parse_id(generation_id, "generation", "invalid_generation_id")
-    generation = session.get(Generation, parsed)
+    generation = repository.get(session, parsed)
     if generation is None:
         raise not_found("generation", "generation_not_found")
     return generation
 
 
-def history(session: Session, limit: int, offset: int, voice_id: str | None = None) -> tuple[list[Generation], int]:
-    # Design previews run through the same queue but are not speech in a voice: /design shows them.
-    query = select(Generation).where(Generation.kind == GenerationKind.SPEECH)
-    count = select(func.count()).select_from(Generation).where(Generation.kind == GenerationKind.SPEECH)
-    if voice_id:
-        parsed = parse_id(voice_id, "voice", "invalid_voice_id", field="voice_id")
-        query = query.where(Generation.voice_id == parsed)
-        count = count.where(Generation.voice_id == parsed)
-    rows = session.scalars(query.order_by(Generation.created_at.desc(), Generation.id).limit(limit).offset(offset))
-    return list(rows), session.scalar(count) or 0
+def history(session: Session, limit: int, offset: int = 0, voice_id: str | None = None, *,
+            after: str | None = None, search: str | None = None) -> tuple[list[Generation], int]:
+    """Speech generations, newest first: `offset` pages, or `after` (a generation id) continues a cursor."""
+    voice = parse_id(voice_id, "voice", "invalid_voice_id", field="voice_id") if voice_id else None
+    cursor = get(session, after) if after else None
+    return repository.history(session, limit=limit, offset=offset, voice_id=voice, after=cursor,
+                              search=(search or "").strip() or None)
 
 
 def cancel(session: Session, ctx: AppContext, generation_id: str) -> Generation:
     generation = get(session, generation_id)
-    result = session.execute(
-        update(Generation)
-        .where(Generation.id == generation.id,
-               Generation.status.in_([GenerationStatus.QUEUED, GenerationStatus.RUNNING]))
-        .values(status=GenerationStatus.CANCELLED, finished_at=utcnow(), lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    cancelled = repository.cancel(session, generation.id)
     session.refresh(generation)
-    if result.rowcount == 0:
+    if not cancelled:
         raise UtterError(409, "generation_finished", f"This generation has already finished ({generation.status}).")
     return generation
 
@@ -97,8 +81,7 @@ def delete(session: Session, ctx: AppContext, generation_id: str) -> None:
     keys = [generation.output_key] if generation.output_key else []
     if generation.kind == GenerationKind.DESIGN:
         keys.append(preview_key(str(generation.id)))
-    session.delete(generation)
-    session.commit()
+    repository.delete_rows(session, [generation.id])
     # A worker still running it notices the row is gone and discards its own output.
     for key in keys:
         ctx.storage.delete(key)

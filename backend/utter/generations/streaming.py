@@ -1,4 +1,4 @@
-"""Streaming a generation's MP3 while it is being spoken.
+"""Streaming a generation's MP3 while it is being spoken, and the stream segments that make it possible.
 
 The worker stores each finished chunk's bytes as a segment (consecutive parts of one MP3
 stream) and counts them in `chunks_done`. A listener gets the segments in order as they
@@ -12,24 +12,19 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 
+from ..adapters.storage import STREAMS_PREFIX, ObjectMissing, Storage, segment_key, segment_prefix
 from ..context import AppContext
 from ..models import Generation, GenerationStatus
-from ..services.storage import ObjectMissing, segment_key
+from . import repository
 
 POLL_SECONDS = 0.2
 
 
-class StreamEnded(Exception):
-    """The generation failed, was cancelled or restarted; the listener should read its status."""
-
-
 def _snapshot(ctx: AppContext, generation_id: uuid.UUID) -> Generation | None:
     with ctx.sessions() as session:
-        generation = session.get(Generation, generation_id)
-        if generation is not None:
-            session.expunge(generation)
-        return generation
+        return repository.snapshot(session, generation_id)
 
 
 def iter_generation_mp3(ctx: AppContext, generation_id: uuid.UUID, *, timeout: float = 3600) -> Iterator[bytes]:
@@ -75,3 +70,29 @@ def _rest_of_final(ctx: AppContext, key: str, offset: int) -> Iterator[bytes]:
         start = max(offset - skipped, 0)
         skipped += len(chunk)
         yield chunk[start:]
+
+
+def drop_segments(storage: Storage, generation_id: uuid.UUID) -> None:
+    for key in storage.list_keys(segment_prefix(str(generation_id))):
+        storage.delete(key)
+
+
+def sweep_leftover_segments(ctx: AppContext) -> int:
+    """Delete the stream segments of generations that are over or gone; returns how many generations had some.
+
+    A generation drops its segments as soon as its final file is stored, so they are
+    left only when a process died between the two. Segments of a queued or running
+    generation are kept: a queued one may be claimed while we look, and its new
+    attempt writes the same keys.
+    """
+    owners: set[uuid.UUID] = set()
+    for key in ctx.storage.list_keys(STREAMS_PREFIX):
+        with suppress(ValueError):  # a name that is not a generation id was not put there by Utter
+            owners.add(uuid.UUID(key.removeprefix(STREAMS_PREFIX).split("/", 1)[0]))
+    if not owners:
+        return 0
+    with ctx.sessions() as session:
+        leftover = owners - repository.live_among(session, owners)
+    for owner in leftover:
+        drop_segments(ctx.storage, owner)
+    return len(leftover)

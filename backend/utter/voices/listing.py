@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from ..models import Voice
-from ..services.storage import Storage
+from ..adapters.storage import Storage
 from .schemas import VoicesPublic
 
 
@@ -37,14 +37,13 @@ class VoiceListCache:
         self._checks_started = 0
         self._check: tuple[int, asyncio.Task] | None = None
 
-    async def current(self, sessions: sessionmaker[Session], storage: Storage,
-                      url_lifetime: int | None) -> tuple[bytes, bytes, str]:
+    async def current(self, sessions: sessionmaker[Session], storage: Storage) -> tuple[bytes, bytes, str]:
         """Like get(), from the event loop, sharing one database check among concurrent requests."""
         fresh_enough = self._checks_started + 1  # a check that starts after this request arrived
         while True:
             if self._check is None:
                 self._checks_started += 1
-                task = asyncio.ensure_future(run_in_threadpool(self._checked, sessions, storage, url_lifetime))
+                task = asyncio.ensure_future(run_in_threadpool(self._checked, sessions, storage))
                 self._check = (self._checks_started, task)
                 task.add_done_callback(lambda _: setattr(self, "_check", None))
             number, task = self._check
@@ -53,12 +52,11 @@ class VoiceListCache:
                 return await asyncio.shield(task)
             await asyncio.wait([task])  # began before we arrived: wait it out, then start the next
 
-    def _checked(self, sessions: sessionmaker[Session], storage: Storage,
-                 url_lifetime: int | None) -> tuple[bytes, bytes, str]:
+    def _checked(self, sessions: sessionmaker[Session], storage: Storage) -> tuple[bytes, bytes, str]:
         with sessions() as session:
-            return self.get(session, storage, url_lifetime)
+            return self.get(session, storage)
 
-    def get(self, session: Session, storage: Storage, url_lifetime: int | None) -> tuple[bytes, bytes, str]:
+    def get(self, session: Session, storage: Storage) -> tuple[bytes, bytes, str]:
         """The JSON body of GET /api/voices, the same gzipped, and their ETag (one caller at a time).
 
         The library's JSON compresses about tenfold; compressing once per change rather
@@ -66,7 +64,8 @@ class VoiceListCache:
         """
         count, last_change = session.execute(select(func.count(Voice.id), func.max(Voice.updated_at))).one()
         # Signed URLs expire, so with object storage the cached body is also renewed well within their lifetime.
-        window = int(time.time() // max(url_lifetime // 3, 1)) if url_lifetime else 0
+        lifetime = storage.url_lifetime
+        window = int(time.time() // max(lifetime // 3, 1)) if lifetime else 0
         key = (count, last_change, window)
         if key != self._key:
             self._rebuild(session, storage, key)

@@ -9,20 +9,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..adapters.asr import Transcript
+from ..adapters.storage import Storage, prompt_prefix, reference_key
+from ..audio import codec as audio
+from ..audio import reference_check
 from ..config import Settings
 from ..errors import UtterError, not_found
-from ..models import Generation, GenerationStatus, TranscriptionStatus, TranscriptSource, Voice, VoiceSource, utcnow
-from ..services import audio, reference_check
-from ..services.storage import Storage, prompt_prefix, reference_key
-from ..services.transcribe import Transcript
+from ..generations import repository as generations
+from ..models import TranscriptionStatus, TranscriptSource, Voice, VoiceSource, utcnow
 from ..validation import clean_language, clean_name, clean_transcript
 from .schemas import CheckWarning, ReferenceCheckPublic, VoicePublic, VoiceUpdate
 
 if TYPE_CHECKING:
-    from .transcription import Transcriptions
+    from ..context import AppContext
 
 log = logging.getLogger("utter.voices")
 
@@ -90,7 +92,10 @@ def trim_reference(decoded: audio.DecodedAudio, settings: Settings) -> tuple[np.
     The 10-second minimum applies to what is kept: a 12 s upload with 4 s of silence
     around the speech is too short to clone from.
     """
-    measured = reference_check.measure(decoded.samples, decoded.sample_rate)
+    try:
+        measured = reference_check.measure(decoded.samples, decoded.sample_rate)
+    except audio.AudioError as exc:
+        raise UtterError(422, exc.code, exc.message, field="audio") from exc
     samples = reference_check.trim(decoded.samples, decoded.sample_rate, measured)
     seconds = len(samples) / decoded.sample_rate
     if seconds < settings.min_reference_seconds:
@@ -100,10 +105,22 @@ def trim_reference(decoded: audio.DecodedAudio, settings: Settings) -> tuple[np.
     return samples, measured
 
 
-def create_voice(session: Session, storage: Storage, settings: Settings, *, name: str, upload: Path,
-                 filename: str | None, transcript: str | None, language: str | None,
-                 source: VoiceSource = VoiceSource.UPLOADED, description: str | None = None,
-                 transcriptions: Transcriptions | None = None) -> Voice:
+def measure_or_none(decoded: audio.DecodedAudio) -> dict | None:
+    """A clip's check as stored on a voice (not yet heard by the recogniser); None when no speech is heard."""
+    try:
+        return _unheard(reference_check.measure(decoded.samples, decoded.sample_rate))
+    except audio.AudioError:
+        return None
+
+
+def _unheard(measured: reference_check.Measurements) -> dict:
+    return measured.to_json() | {"asr_model": None, "heard_text": None, "transcribe_seconds": None,
+                                 "transcript_match": None}
+
+
+def create_voice(session: Session, ctx: AppContext, *, name: str, upload: Path, filename: str | None,
+                 transcript: str | None, language: str | None, source: VoiceSource = VoiceSource.UPLOADED,
+                 description: str | None = None) -> Voice:
     """Validate, check, trim and store a reference clip, record the voice, then transcribe it.
 
     A typed transcript wins over the automatic one; the recogniser still runs, to say how
@@ -112,13 +129,13 @@ def create_voice(session: Session, storage: Storage, settings: Settings, *, name
     The file is stored before the row is committed; if anything after that fails the file
     is removed again, so a failed clone leaves neither file nor row.
     """
+    settings, storage, transcriptions = ctx.settings, ctx.storage, ctx.transcriptions
     name = clean_name(name)
     transcript = clean_transcript(transcript)
     language = clean_language(language)
     decoded = check_reference(upload, settings)
     samples, measured = trim_reference(decoded, settings)
-    check = measured.to_json() | {"asr_model": None, "heard_text": None, "transcribe_seconds": None,
-                                  "transcript_match": None}
+    check = _unheard(measured)
 
     voice = Voice(
         id=uuid.uuid4(), name=name, reference_seconds=len(samples) / decoded.sample_rate,
@@ -176,6 +193,12 @@ def apply_heard(voice: Voice, heard: Transcript | None, storage: Storage) -> Non
     log.info("voice.transcribed id=%s source=%s seconds=%.2f", voice.id, voice.transcript_source, heard.seconds)
 
 
+def find_by_name(session: Session, name: str) -> Voice | None:
+    """The newest voice of that name (case-insensitive)."""
+    return session.scalars(select(Voice).where(func.lower(Voice.name) == name.lower())
+                           .order_by(Voice.created_at.desc()).limit(1)).first()
+
+
 def list_voices(session: Session, search: str | None = None) -> list[Voice]:
     query = select(Voice).order_by(Voice.created_at.desc())
     if search and search.strip():
@@ -191,7 +214,8 @@ def get_voice(session: Session, voice_id: uuid.UUID) -> Voice:
     return voice
 
 
-def update_voice(session: Session, storage: Storage, voice_id: uuid.UUID, change: VoiceUpdate) -> Voice:
+def update_voice(session: Session, ctx: AppContext, voice_id: uuid.UUID, change: VoiceUpdate) -> Voice:
+    storage = ctx.storage
     voice = get_voice(session, voice_id)
     fields = change.model_fields_set
     if "name" in fields:
@@ -229,21 +253,17 @@ def _rematch(voice: Voice) -> None:
     voice.reference_check = {**check, "transcript_match": match}
 
 
-def delete_voice(session: Session, storage: Storage, voice_id: uuid.UUID) -> None:
+def delete_voice(session: Session, ctx: AppContext, voice_id: uuid.UUID) -> None:
     """Delete a voice and its files. Generations already made keep their audio in the history."""
     voice = get_voice(session, voice_id)
     key = voice.reference_key
     # Waiting generations can no longer run: fail them now with a reason rather than let them vanish.
-    session.execute(
-        update(Generation)
-        .where(Generation.voice_id == voice.id, Generation.status == GenerationStatus.QUEUED)
-        .values(status=GenerationStatus.FAILED, error_code="voice_deleted",
-                error_message="The voice was deleted before this generation could run.", finished_at=utcnow())
-    )
+    generations.fail_queued_for_voice(session, voice.id, "voice_deleted",
+                                      "The voice was deleted before this generation could run.")
     session.delete(voice)
     session.commit()
-    storage.delete(key)
-    _drop_prompts(storage, voice.id)
+    ctx.storage.delete(key)
+    _drop_prompts(ctx.storage, voice.id)
     log.info("voice.deleted id=%s", voice_id)
 
 

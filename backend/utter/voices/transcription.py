@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..database import session_scope
 from ..models import TranscriptionStatus, Voice
-from ..services import audio
-from ..services.storage import Storage
-from ..services.transcribe import Transcriber, Transcript
+from ..audio import codec as audio
+from ..adapters.storage import Storage
+from ..adapters.asr import Transcriber, Transcript
 from .service import apply_heard
 
 log = logging.getLogger("utter.transcribe")

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from ..api.health import engine_summary
 from ..config import Settings, StorageChoice
 from ..design import service as design_service
-from ..services.tts.base import LANGUAGE_NAMES
+from ..languages import LANGUAGE_NAMES
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")

@@ -62,6 +62,13 @@ def prompt_key(voice_id: str, version: str) -> str:
 
 class Storage(Protocol):
     name: str
+    # How long the URLs from url() stay valid, in seconds; None when they do not expire.
+    url_lifetime: int | None
+
+    def local_path(self, key: str) -> Path | None:
+        """The file behind `key` when the object is a file on this machine (it may not exist); else None.
+        Raises StorageError for a key that could never be stored."""
+        ...
 
     def put_file(self, key: str, source: Path, content_type: str) -> None:
         """Store a local file under `key`, atomically (large files stream)."""

@@ -14,6 +14,10 @@ from .base import ObjectMissing, StorageError
 
 class LocalStorage:
     name = "local"
+    url_lifetime = None  # URLs are paths on this server
+
+    def local_path(self, key: str) -> Path:
+        return self.path_for(key)
 
     def __init__(self, root: Path, url_prefix: str = "/uploads"):
         self.root = Path(root).resolve()

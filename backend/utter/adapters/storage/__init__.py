@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from ...config import Settings, StorageChoice
-from .base import Storage, StorageError, ObjectMissing, generated_key, prompt_key, prompt_prefix, reference_key, segment_key, segment_prefix
+from .base import (
+    STREAMS_PREFIX,
+    ObjectMissing,
+    Storage,
+    StorageError,
+    generated_key,
+    preview_key,
+    prompt_key,
+    prompt_prefix,
+    reference_key,
+    segment_key,
+    segment_prefix,
+)
 
-__all__ = ["Storage", "StorageError", "ObjectMissing", "build_storage", "generated_key", "prompt_key", "prompt_prefix", "segment_key", "segment_prefix", "reference_key"]
+__all__ = ["STREAMS_PREFIX", "ObjectMissing", "Storage", "StorageError", "build_storage", "generated_key",
+           "preview_key", "prompt_key", "prompt_prefix", "reference_key", "segment_key", "segment_prefix"]
 
 
 def build_storage(settings: Settings) -> Storage:

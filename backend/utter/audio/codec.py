@@ -230,3 +230,16 @@ class SegmentingFile:
 def probe_duration(path: Path) -> float:
     """Duration by counting decoded samples (headers can lie)."""
     return decode(path, target_rate=16000).duration
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Mono float32 resampling with FFmpeg's resampler (through PyAV)."""
+    if source_rate == target_rate or samples.size == 0:
+        return np.ascontiguousarray(samples, dtype=np.float32)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1),
+                                       format="flt", layout="mono")
+    frame.sample_rate = source_rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
+    pieces = [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+    pieces += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    return np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, np.float32)

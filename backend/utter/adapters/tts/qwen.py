@@ -17,16 +17,7 @@ import numpy as np
 
 from ...config import Settings
 from . import qwen_inference as qi
-from .base import (
-    LANGUAGE_NAMES,
-    Capabilities,
-    DesignJob,
-    EngineError,
-    EngineInfo,
-    EngineUnsupported,
-    PromptCache,
-    SpeechJob,
-)
+from .base import ChunkwiseEngine, DesignJob, EngineError, EngineInfo, EngineUnsupported, PromptCache, SpeechJob
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +57,7 @@ def _design_configured(settings: Settings) -> bool:
     return not qi.offline() and qi.local_model_path(settings.qwen_model, settings.models_dir) is None
 
 
-class QwenEngine:
+class QwenEngine(ChunkwiseEngine):
     """Voice cloning (and design, when the VoiceDesign model is configured) on this machine.
 
     `max_new_tokens` lowers the runaway guard further; tests and benchmarks use it to
@@ -80,13 +71,7 @@ class QwenEngine:
             name="qwen",
             label="Qwen3-TTS (in-process)",
             reason=reason,
-            capabilities=Capabilities(
-                can_clone=True,
-                can_design=_design_configured(settings),
-                languages=tuple(LANGUAGE_NAMES),
-                max_chars_per_call=qi.MAX_CHARS_PER_CALL,
-                sample_rate=qi.SAMPLE_RATE,
-            ),
+            capabilities=qi.capabilities(can_design=_design_configured(settings)),
             details={"model": settings.qwen_model, "design_model": settings.qwen_design_model or "(none)"},
         )
         self._base: qi.LoadedModel | None = None
@@ -139,10 +124,7 @@ class QwenEngine:
         # The Base model has no control of speed (the service stretches the audio instead) or of
         # style (job.instructions; the compatible APIs say it was ignored).
         if job.voice is None:
-            raise EngineError(
-                "voice_required",
-                "Qwen3-TTS Base speaks only in a cloned voice: choose a voice (or design one first).",
-            )
+            raise qi.voice_required()
         self.load()
         qi.qwen_language(self._base, job.language)  # fail before touching the reference
         with self._lock:

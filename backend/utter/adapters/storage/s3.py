@@ -186,6 +186,14 @@ class S3Storage:
                 keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
 
+    @property
+    def url_lifetime(self) -> int:
+        return self.presign_seconds
+
+    def local_path(self, key: str) -> None:
+        check_key(key)
+        return None
+
     def url(self, key: str, *, download_name: str | None = None) -> str:
         """A presigned GET URL valid for `presign_seconds`; signing needs no request to the server."""
         params = {"Bucket": self.bucket, "Key": check_key(key)}

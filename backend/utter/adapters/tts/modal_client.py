@@ -14,12 +14,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from ...config import Settings
-from .qwen_inference import MAX_CHARS_PER_CALL
-from .base import LANGUAGE_NAMES, Capabilities, DesignJob, EngineError, EngineInfo, SpeechJob
+from . import qwen_inference as qi
+from .base import DesignJob, EngineError, EngineInfo, SpeechJob
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24000
 CLASS_NAME = "Qwen3TTS"
 DESIGN_CLASS_NAME = "Qwen3TTSVoiceDesign"
 TOKEN_HELP = (
@@ -28,7 +27,9 @@ TOKEN_HELP = (
 )
 
 
-class ModalEngine:
+class ModalCalls:
+    """The RemoteCalls of the Qwen3-TTS apps deployed on Modal (remote.RemoteEngine speaks through them)."""
+
     def __init__(self, settings: Settings, reason: str = "chosen in settings"):
         try:
             import modal  # noqa: F401
@@ -41,13 +42,7 @@ class ModalEngine:
             name="modal",
             label="Qwen3-TTS on Modal (GPU)",
             reason=reason,
-            capabilities=Capabilities(
-                can_clone=True,
-                can_design=bool(settings.modal_design_app_name),
-                languages=tuple(LANGUAGE_NAMES),
-                max_chars_per_call=MAX_CHARS_PER_CALL,
-                sample_rate=SAMPLE_RATE,
-            ),
+            capabilities=qi.capabilities(can_design=bool(settings.modal_design_app_name)),
             details={"app": settings.modal_app_name, "design_app": settings.modal_design_app_name or "(none)"},
         )
         self._client = None
@@ -70,9 +65,7 @@ class ModalEngine:
 
     def spawn_speech(self, job: SpeechJob, reference_audio: bytes | None) -> str:
         if job.voice is None:
-            raise EngineError(
-                "voice_required", "Qwen3-TTS Base speaks only in a cloned voice: choose a voice (or design one first)."
-            )
+            raise qi.voice_required()
         with _modal_errors(self.settings.modal_app_name):
             call = self._remote(self.settings.modal_app_name, CLASS_NAME).generate.spawn(
                 text=job.text,

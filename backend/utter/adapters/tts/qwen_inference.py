@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import LANGUAGE_NAMES, EngineError
+from ...languages import LANGUAGE_NAMES
+from .base import Capabilities, EngineError
 
 SAMPLE_RATE = 24000
 # Qwen3-TTS drifts after ~30 s of audio; ~300 characters is ~20 s of speech.
@@ -37,6 +38,20 @@ FLOOR_SECONDS = 5.0
 INSTALL_HINT = "pip install 'utter[qwen]'"
 # Version of the serialised clone-prompt layout, so a layout change rebuilds caches.
 PROMPT_FORMAT = 1
+
+
+def capabilities(*, can_design: bool, languages: tuple[str, ...] = tuple(QWEN_LANGUAGES)) -> Capabilities:
+    """What Qwen3-TTS can do, wherever it runs (in this process or on Modal).
+
+    The Base model has no control of speed (the service stretches its audio instead).
+    """
+    return Capabilities(can_clone=True, can_design=can_design, languages=languages,
+                        max_chars_per_call=MAX_CHARS_PER_CALL, sample_rate=SAMPLE_RATE)
+
+
+def voice_required() -> EngineError:
+    return EngineError("voice_required",
+                       "Qwen3-TTS Base speaks only in a cloned voice: choose a voice (or design one first).")
 
 
 def token_budget(text: str, ceiling: int | None = None) -> int:
@@ -265,8 +280,8 @@ def generate_clone_long(
     For callers that get one result per call (the Modal app); the in-process engine is
     given chunks by the worker instead, so it can stream them.
     """
-    from ..stitch import ChunkStitcher
-    from ..text import chunk_text
+    from ...audio.stitch import ChunkStitcher
+    from ...audio.text import chunk_text
 
     stitcher = ChunkStitcher(SAMPLE_RATE)
     parts = [

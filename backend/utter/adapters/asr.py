@@ -23,6 +23,7 @@ from typing import Protocol
 import av
 import numpy as np
 
+from ..audio.codec import resample
 from ..config import AsrChoice, Settings
 
 log = logging.getLogger("utter.transcribe")
@@ -171,16 +172,3 @@ class WhisperTranscriber:
                  len(samples) / sample_rate, seconds, info.language)
         return Transcript(text=text, language=info.language, language_probability=float(info.language_probability),
                           model=self.name, seconds=seconds, segments=segments, words=timed)
-
-
-def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Mono float32 resampling with FFmpeg's resampler (through PyAV)."""
-    if source_rate == target_rate or samples.size == 0:
-        return np.ascontiguousarray(samples, dtype=np.float32)
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1),
-                                       format="flt", layout="mono")
-    frame.sample_rate = source_rate
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
-    pieces = [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
-    pieces += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    return np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, np.float32)

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import UtterError
-from .transcribe import ASR_SAMPLE_RATE, resample
+from .codec import AudioError, resample
 
+VAD_SAMPLE_RATE = 16000  # Silero VAD works on 16 kHz mono
 FRAME_SECONDS = 0.032  # Silero's window: 512 samples at 16 kHz
 SPEECH_PROBABILITY = 0.5
 GAP_FILL_SECONDS = 0.3  # pauses between words count as speech
@@ -127,11 +127,10 @@ def trim(samples: np.ndarray, sample_rate: int, measured: Measurements) -> np.nd
     return samples[int(measured.start_seconds * sample_rate):int(round(measured.end_seconds * sample_rate))]
 
 
-def no_speech(speech_seconds: float) -> UtterError:
+def no_speech(speech_seconds: float) -> AudioError:
     heard = f"only {speech_seconds:.1f} s of it sounds like speech" if speech_seconds >= 0.1 else "it holds no speech"
-    return UtterError(422, "audio_no_speech",
-                      f"No voice could be heard in this recording ({heard}). Upload a clip of someone speaking, "
-                      "and check that the right microphone was used.", field="audio")
+    return AudioError("audio_no_speech", f"No voice could be heard in this recording ({heard}). Upload a clip of "
+                                         "someone speaking, and check that the right microphone was used.")
 
 
 # --- advice ------------------------------------------------------------------------------------
@@ -254,8 +253,8 @@ def _speech_probabilities(samples: np.ndarray, sample_rate: int, powers: np.ndar
         from faster_whisper.vad import get_vad_model
     except ImportError:
         return _energy_probabilities(powers), "energy"
-    audio = resample(samples, sample_rate, ASR_SAMPLE_RATE)
-    window = round(FRAME_SECONDS * ASR_SAMPLE_RATE)
+    audio = resample(samples, sample_rate, VAD_SAMPLE_RATE)
+    window = round(FRAME_SECONDS * VAD_SAMPLE_RATE)
     audio = np.pad(audio, (0, (-len(audio)) % window))
     if audio.size == 0:
         return np.zeros(0), "silero"

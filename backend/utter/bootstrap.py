@@ -1,0 +1,50 @@
+"""Building a running Utter: the application context and the generations runner, the same way for
+`utter serve` (main.create_app) and `utter worker` (cli)."""
+
+from __future__ import annotations
+
+import logging
+
+from .adapters.asr import Transcriber, build_transcriber
+from .adapters.storage import Storage, build_storage
+from .adapters.tts.base import SpeechEngine
+from .adapters.tts.registry import build_engine
+from .config import AsrChoice, Settings
+from .context import AppContext
+from .database import make_engine, make_sessionmaker, migrate
+from .design import previews
+from .generations import speech
+from .generations.runner import Runner
+from .models import GenerationKind
+from .voices.transcription import Transcriptions
+
+log = logging.getLogger("utter")
+
+
+def build_context(settings: Settings, *, engine: SpeechEngine | None = None, storage: Storage | None = None,
+                  transcriber: Transcriber | None = None, transcripts: bool = True,
+                  run_migrations: bool = True) -> AppContext:
+    """Everything a process needs, built from settings; tests may pass a ready engine, storage or transcriber.
+
+    `transcripts=False` leaves speech recognition out (a worker process makes no voices). A
+    transcriber passed in is still switched off by UTTER_ASR=off.
+    """
+    if run_migrations:
+        migrate(settings)
+    db = make_engine(settings)
+    sessions = make_sessionmaker(db)
+    store = storage or build_storage(settings)
+    recogniser = None
+    if transcripts and settings.asr != AsrChoice.OFF:
+        recogniser = transcriber or build_transcriber(settings)
+    return AppContext(settings=settings, db=db, sessions=sessions, storage=store,
+                      engine=engine or build_engine(settings),
+                      transcriptions=Transcriptions(recogniser, sessions, store) if recogniser else None)
+
+
+def build_runner(ctx: AppContext, threads: int) -> Runner:
+    """A runner for every kind of generation, with its housekeeping registered."""
+    runner = Runner(ctx, threads)
+    runner.handle(GenerationKind.SPEECH, speech.speak)
+    previews.register(runner)
+    return runner

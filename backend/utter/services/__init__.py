@@ -1,1 +1,0 @@
-"""Services behind the API: audio processing, storage backends and speech engines."""
