@@ -1,0 +1,162 @@
+"""The Modal client against the Modal apps' real classes: what one side sends, the other accepts.
+
+Modal's cloud cannot be reached from here, so the transport is played in-process: a spawn runs
+the app's real method with `.local(**kwargs)` (which refuses a keyword the method does not
+declare, as a deployed function would) and its result comes back through the client's own
+`poll`. Everything on both sides of the wire is the product's code: ModalCalls and
+RemoteEngine on the web tier, the apps' classes and the inference module on the GPU side.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utter.adapters.tts.base import DesignJob, SpeechRequest, VoiceReference
+from utter.adapters.tts.remote import RemoteEngine
+from utter.config import Settings
+
+from .test_modal_apps import load_app
+
+modal = pytest.importorskip("modal")
+pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")
+
+
+class InProcessModal:
+    """modal.Cls.from_name and modal.FunctionCall.from_id, answered by the apps' classes in this process.
+
+    Each app class is one warm container (its prompt cache persists between calls) until `cold()`.
+    """
+
+    def __init__(self, apps: dict[str, object]):
+        self.apps = apps  # class name -> the app module defining it
+        self.containers: dict[str, object] = {}
+        self.results: dict[str, dict] = {}
+        self.sent: list[tuple[str, dict]] = []  # (method, kwargs) in order
+        self._ids = itertools.count()
+
+    def cold(self) -> None:
+        self.containers.clear()
+
+    def from_name(self, app_name, class_name, client=None):
+        return lambda: _Container(self, class_name)
+
+    def from_id(self, call_id, client=None):
+        return _Call(self.results[call_id])
+
+
+class _Container:
+    def __init__(self, cloud: InProcessModal, class_name: str):
+        self.cloud, self.class_name = cloud, class_name
+
+    def __getattr__(self, method: str):
+        cloud, class_name = self.cloud, self.class_name
+
+        class Method:
+            @staticmethod
+            def spawn(**kwargs):
+                instance = cloud.containers.get(class_name)
+                if instance is None:
+                    instance = cloud.containers[class_name] = getattr(cloud.apps[class_name], class_name)()
+                cloud.sent.append((method, kwargs))
+                result = getattr(instance, method).local(**kwargs)  # TypeError on a keyword it does not take
+                call_id = f"fc-{next(cloud._ids)}"
+                cloud.results[call_id] = result
+                return _Call(result, call_id)
+
+        return Method
+
+
+class _Call:
+    def __init__(self, result, object_id=None):
+        self.result, self.object_id = result, object_id
+
+    def get(self, timeout=None):
+        return self.result
+
+
+class Task:
+    """What an engine may ask of its task (generations.task.Task), kept in memory."""
+
+    def __init__(self):
+        self.prompts = None
+        self.remote_calls: list[str] = []
+
+    def record_remote_calls(self, call_ids):
+        self.remote_calls = list(call_ids)
+
+
+@pytest.fixture
+def cloud(monkeypatch, tiny_qwen_base_dir, tiny_qwen_design_dir):
+    monkeypatch.setenv("UTTER_QWEN_MODEL_PATH", str(tiny_qwen_base_dir))
+    monkeypatch.setenv("UTTER_QWEN_DESIGN_MODEL_PATH", str(tiny_qwen_design_dir))
+    speech_app, design_app = load_app("app.py"), load_app("app_voice_design.py")
+    fake = InProcessModal({"Qwen3TTS": speech_app, "Qwen3TTSVoiceDesign": design_app})
+    monkeypatch.setattr(modal.Cls, "from_name", fake.from_name)
+    monkeypatch.setattr(modal.FunctionCall, "from_id", fake.from_id)
+    fake.signatures = {
+        "generate": inspect.signature(speech_app.Qwen3TTS._get_user_cls().generate._get_raw_f()),
+        "design": inspect.signature(design_app.Qwen3TTSVoiceDesign._get_user_cls().design._get_raw_f()),
+    }
+    return fake
+
+
+@pytest.fixture
+def engine(tmp_path):
+    from utter.adapters.tts.modal_client import ModalCalls
+
+    return RemoteEngine(ModalCalls(Settings(_env_file=None, data_dir=tmp_path), reason="test"))
+
+
+def _speak(engine, request) -> dict[int, np.ndarray]:
+    audio: dict[int, list[np.ndarray]] = {}
+    for piece in engine.speak(request, Task()):
+        assert piece.sample_rate == 24000
+        audio.setdefault(piece.chunk, []).append(piece.samples)
+    return {chunk: np.concatenate(parts) for chunk, parts in audio.items()}
+
+
+def test_speech_calls_match_the_apps_method_and_its_answers_decode(cloud, engine, reference_wav: Path):
+    voice = VoiceReference("voice-1", reference_wav, "This is my reference clip.", "r1")
+    request = SpeechRequest(chunks=("Hello there.", "A second part."), language="en", voice=voice)
+    spoken = _speak(engine, request)
+    assert sorted(spoken) == [0, 1] and all(audio.size > 0 and audio.dtype == np.float32 for audio in spoken.values())
+    declared = cloud.signatures["generate"].parameters
+    for method, kwargs in cloud.sent:
+        assert method == "generate" and set(kwargs) <= set(declared)
+    first, second = (kwargs for _, kwargs in cloud.sent)
+    assert first["reference_audio"][:4] == b"RIFF" and second["reference_audio"] is None
+    assert first["voice_key"] == second["voice_key"] == "voice-1:r1"
+    assert (first["text"], first["language"], first["transcript"]) == ("Hello there.", "en", "This is my reference clip.")
+
+
+def test_a_cold_container_asks_for_the_recording_and_gets_it(cloud, engine, reference_wav: Path):
+    voice = VoiceReference("voice-1", reference_wav, None, "r1")
+    _speak(engine, SpeechRequest(chunks=("Hello.",), language="en", voice=voice))
+    cloud.cold()
+    cloud.sent.clear()
+    spoken = _speak(engine, SpeechRequest(chunks=("First.", "Second."), language="en", voice=voice))
+    assert sorted(spoken) == [0, 1]
+    # The first call of a text always carries the recording, so the cold container learns the voice from it.
+    assert [kwargs["reference_audio"] is not None for _, kwargs in cloud.sent] == [True, False]
+
+
+def test_design_calls_match_the_apps_method(cloud, engine):
+    pieces = list(engine.speak_design(DesignJob("Hello, I am new here.", "en", "A calm, low voice."), Task()))
+    assert pieces[-1].end and pieces[-1].sample_rate == 24000 and pieces[-1].samples.size > 0
+    [(method, kwargs)] = cloud.sent
+    assert method == "design" and set(kwargs) <= set(cloud.signatures["design"].parameters)
+    assert kwargs == {"text": "Hello, I am new here.", "language": "en", "description": "A calm, low voice."}
+
+
+def test_an_error_the_app_returns_keeps_its_code(cloud, engine, reference_wav: Path):
+    from utter.adapters.tts.base import EngineError
+
+    voice = VoiceReference("voice-1", reference_wav, None, "r1")
+    with pytest.raises(EngineError) as error:
+        _speak(engine, SpeechRequest(chunks=("Hej.",), language="sv", voice=voice))
+    assert error.value.code == "unsupported_language"
