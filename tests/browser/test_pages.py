@@ -131,7 +131,8 @@ def test_file_picker_and_recorder_work_by_keyboard(server, page):
     page.keyboard.press("Enter")
     stop = page.get_by_role("button", name="Stop recording")
     expect(stop).to_be_focused()
-    page.wait_for_timeout(1500)  # let the recorder deliver some audio (a busy machine is slow to start it)
+    # Let the recorder deliver some audio (a busy machine is slow to start it).
+    expect(page.locator("#record-timer")).to_have_text("0:01", timeout=15_000)
     page.keyboard.press("Enter")
     expect(page.get_by_role("button", name="Record from microphone")).to_be_focused()
     # Far too short: the page says so next to the field, before anything is uploaded.

@@ -64,7 +64,6 @@ def test_clone_from_several_files_speak_list_and_delete(make_server, speech_clip
     assert client.history.list().history[0].history_item_id == item.history_item_id
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_search_pages_through_voices(make_server, speech_clips):
     server = make_server(asr="off")
     client = sdk(server)
@@ -96,7 +95,6 @@ CONVERT_FORMATS = [
 ]
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_output_format(make_server, speech_clips):
     server = make_server(asr="off")
     client = sdk(server)
@@ -123,7 +121,6 @@ def test_every_output_format(make_server, speech_clips):
         assert audio["seconds"] == pytest.approx(spoken, abs=0.15), fmt
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_stream(make_server, speech_clips):
     server = make_server(asr="off")
     client = sdk(server)
@@ -138,7 +135,6 @@ def test_stream(make_server, speech_clips):
         assert (audio["codec"].removesuffix("float"), audio["rate"]) == (codec, rate) and 8 < audio["seconds"] < 40
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_errors_carry_utters_message(make_server, speech_clips, speech, tmp_path):
     server = make_server(asr="off")
     client = sdk(server)
@@ -175,7 +171,6 @@ def test_errors_carry_utters_message(make_server, speech_clips, speech, tmp_path
     assert [v.name for v in client.voices.get_all().voices] == ["Narrator"]
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_access_key(make_server):
     server = make_server(asr="off", api_key="s3cret")
     with pytest.raises(ApiError) as refused:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from dataclasses import replace
 
 import openai
@@ -67,7 +68,6 @@ def test_consent_voice_speech_and_delete(make_server, speech_clips):
         assert list(client.audio.voice_consents.list()) == []
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_speed_and_instructions(make_server, speech_clips):
     server = make_server(asr="off")
     client = sdk(server)
@@ -95,7 +95,6 @@ class WithoutSpeedControl(FailingAfterFirstPiece):
         return self._engine.synthesize(job, cache)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_speed_without_an_engine_control_stretches_the_audio(make_server, piper_engine, speech_clips):
     engine = WithoutSpeedControl(piper_engine)
     server = make_server(engine=engine, asr="off")
@@ -113,7 +112,6 @@ def test_speed_without_an_engine_control_stretches_the_audio(make_server, piper_
     assert seconds[0.5] == pytest.approx(seconds[1.0] * 2, rel=0.1)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_response_format(make_server, speech_clips):
     server = make_server(asr="off")
     client = sdk(server)
@@ -142,9 +140,24 @@ def spoken_seconds(server, headers) -> float:
         return http.get(f"/api/generations/{headers['x-utter-generation-id']}").json()["duration_seconds"]
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_streaming_and_sse(make_server, speech_clips):
-    server = make_server(asr="off")
+class HoldsAfterTheFirstChunk(FailingAfterFirstPiece):
+    """Piper that speaks the first chunk at once and the others only when the test lets it."""
+
+    def __init__(self, engine):
+        super().__init__(engine, RuntimeError("unused"))
+        self.go_on = threading.Event()
+        self.chunks = 0
+
+    def synthesize(self, job, cache=None):
+        self.chunks += 1
+        if self.chunks > 1:
+            assert self.go_on.wait(30), "the test never let the rest be spoken"
+        return self._engine.synthesize(job, cache)
+
+
+def test_streaming_and_sse(make_server, piper_engine, speech_clips):
+    engine = HoldsAfterTheFirstChunk(piper_engine)
+    server = make_server(engine=engine, asr="off")
     client = sdk(server)
     with server.client() as http:
         voice = upload_voice(http, speech_clips["wav"])
@@ -157,6 +170,7 @@ def test_streaming_and_sse(make_server, speech_clips):
         # Audio arrives while the rest of the text is still being spoken.
         status = http.get(f"/api/generations/{response.headers['x-utter-generation-id']}").json()
         assert status["status"] == "running" and status["progress"] < 1, status
+        engine.go_on.set()
         pcm += b"".join(chunks)
     assert len(pcm) % 2 == 0 and 8 < len(pcm) / 2 / 24000 < 40
 
@@ -171,7 +185,6 @@ def test_streaming_and_sse(make_server, speech_clips):
     assert audio["codec"].startswith("mp3") and 2 < audio["seconds"] < 10
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_errors_are_typed_with_utters_message(make_server, speech_clips, speech, tmp_path):
     server = make_server(asr="off")
     client = sdk(server)
@@ -209,7 +222,6 @@ def test_errors_are_typed_with_utters_message(make_server, speech_clips, speech,
         assert [v["name"] for v in http.get("/api/voices").json()["voices"]] == ["Narrator"]
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_access_key_and_full_queue(make_server, speech_clips):
     server = make_server(asr="off", api_key="s3cret", max_queue=0)
     with pytest.raises(openai.AuthenticationError) as refused:

@@ -98,9 +98,18 @@ class ServerProcess:
                 self.process.wait()
 
 
-def start_process(env: dict[str, str], cwd: Path, *args: str, log_name: str = "server.log") -> ServerProcess:
-    """Start the `utter` CLI with `args` (e.g. "serve" or "worker") and the given UTTER_* environment."""
-    full_env = {**os.environ, **env}
+# Settings a newcomer's shell would not have: a process started "with nothing configured" runs without them.
+CONFIG_PREFIXES = ("UTTER_", "DATABASE_URL", "MODAL_", "R2_", "ENV")
+
+
+def start_process(env: dict[str, str], cwd: Path, *args: str, log_name: str = "server.log",
+                  configured: bool = True) -> ServerProcess:
+    """Start the `utter` CLI with `args` (e.g. "serve" or "worker") and the given UTTER_* environment.
+
+    `configured=False` drops every Utter setting this test process has from the environment first.
+    """
+    inherited = {k: v for k, v in os.environ.items() if configured or not k.startswith(CONFIG_PREFIXES)}
+    full_env = {**inherited, **env}
     log_path = cwd / log_name
     port = None
     command = [sys.executable, "-m", "utter.cli", *args]
