@@ -115,6 +115,8 @@ class Generation(Base):
     # Long text is spoken in chunks; each finished chunk's audio is stored at once so it can be streamed.
     chunks_total: Mapped[int | None] = mapped_column(Integer)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Stream segments stored so far (consecutive parts of the MP3; several per chunk when the engine streams).
+    segments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     output_key: Mapped[str | None] = mapped_column(Text)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     error_code: Mapped[str | None] = mapped_column(String(64))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
+import numpy as np
 
 from tests.api.test_bad_input import post_clone
 from tests.generations.test_worker import SteppingEngine
@@ -72,3 +74,42 @@ def test_long_text_is_spoken_in_chunks(client, speech_clips):
     assert done["chunks_total"] >= 4 and done["chunks_done"] == done["chunks_total"]
     seconds = decoded_duration(client.get(done["audio_url"]).content)
     assert len(text) / 25 < seconds < len(text) / 8  # about 15 characters a second of speech
+
+
+class PieceByPiece(SteppingEngine):
+    """Piper's speech of a chunk handed back in 0.2 s pieces, as a streaming engine makes them; after the
+    first second of it, the rest waits for the test's go-ahead."""
+
+    def synthesize(self, job, cache=None):
+        step = self.info.capabilities.sample_rate // 5
+        spoken = np.concatenate(list(self._engine.synthesize(job, cache)))
+        for index, start in enumerate(range(0, len(spoken), step)):
+            if index == 5:
+                self.entered.release()
+                assert self.go.acquire(timeout=30)
+            yield spoken[start:start + step]
+
+
+def test_a_chunk_is_heard_before_it_is_finished(make_server, piper_engine, speech_clips):
+    engine = PieceByPiece(piper_engine, max_chars=500)
+    server = make_server(engine=engine, asr="off")
+    text = "One chunk only, spoken slowly by an engine that hands back its audio piece by piece."
+    with server.client() as client:
+        voice = post_clone(client, speech_clips["wav"]).json()
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": text}).json()
+        assert engine.entered.acquire(timeout=30)  # a second of the chunk is made; the rest waits
+        for _ in range(300):
+            status = client.get(queued["status_url"]).json()
+            if status["stream_ready"]:
+                break
+            time.sleep(0.05)
+        assert status["status"] == "running" and status["chunks_done"] == 0 and status["chunks_total"] == 1
+        with httpx.stream("GET", server.url + queued["stream_url"], timeout=60) as response:
+            stream = response.iter_bytes()
+            first = next(stream)
+            assert 0.3 < decoded_duration(first) < 1.1  # what was made so far, less the stitcher's window
+            engine.go.release()
+            received = first + b"".join(stream)
+        done = wait_for_generation(client, queued["status_url"])
+        final = client.get(done["audio_url"]).content
+    assert done["status"] == "done" and received == final

@@ -5,6 +5,11 @@ chunks can differ in level and each starts and ends abruptly. The stitcher level
 chunk to the same speech loudness and overlaps consecutive chunks by a few tens of
 milliseconds with an equal-power crossfade. It holds back only the crossfade tail, so
 audio still flows out chunk by chunk.
+
+A chunk may also arrive in pieces as the engine makes it (`start_chunk`, `feed`,
+`end_chunk`): its gain is then decided on its first LEVEL_WINDOW_SECONDS of audio (held
+back until they are in) and kept for the rest of it, so its audio flows out before the
+chunk is finished; a rare later peak above the ceiling is clipped to it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ TARGET_DBFS = -20.0  # RMS of the voiced part of each chunk
 PEAK_CEILING = 0.97
 CROSSFADE_SECONDS = 0.04
 FRAME_SECONDS = 0.02
+# Audio a streamed chunk's gain is measured on: enough speech for a steady level (a few
+# words), short enough that first audio does not wait long for it.
+LEVEL_WINDOW_SECONDS = 0.5
 
 
 def speech_rms(samples: np.ndarray, sample_rate: int) -> float:
@@ -31,15 +39,21 @@ def speech_rms(samples: np.ndarray, sample_rate: int) -> float:
     return float(np.sqrt(voiced.mean()))
 
 
-def level(samples: np.ndarray, sample_rate: int, target_dbfs: float = TARGET_DBFS) -> np.ndarray:
+def level_gain(samples: np.ndarray, sample_rate: int, target_dbfs: float = TARGET_DBFS) -> float:
+    """The gain that brings `samples` to the target speech loudness without passing the peak ceiling."""
     rms = speech_rms(samples, sample_rate)
     if rms <= 1e-5:
-        return samples  # silence stays silence
+        return 1.0  # silence stays silence
     gain = 10 ** (target_dbfs / 20) / rms
     peak = float(np.max(np.abs(samples))) * gain
     if peak > PEAK_CEILING:
         gain *= PEAK_CEILING / peak
-    return (samples * gain).astype(np.float32)
+    return gain
+
+
+def level(samples: np.ndarray, sample_rate: int, target_dbfs: float = TARGET_DBFS) -> np.ndarray:
+    gain = level_gain(samples, sample_rate, target_dbfs)
+    return samples if gain == 1.0 else (samples * gain).astype(np.float32)
 
 
 class ChunkStitcher:
@@ -47,22 +61,56 @@ class ChunkStitcher:
         self.sample_rate = sample_rate
         self.fade = int(sample_rate * crossfade_seconds)
         self.normalise = normalise
-        self._tail = np.zeros(0, dtype=np.float32)
+        self._window = int(sample_rate * LEVEL_WINDOW_SECONDS)
+        self._tail = np.zeros(0, dtype=np.float32)  # the held-back end of what came before
+        self._held: list[np.ndarray] = []  # the current chunk, until its gain is known
+        self._gain: float | None = None
+        self._joined = True  # the current chunk's head has been crossfaded with the tail
         t = np.linspace(0, np.pi / 2, self.fade, dtype=np.float32) if self.fade else np.zeros(0, np.float32)
         self._fade_in, self._fade_out = np.sin(t), np.cos(t)
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
-        """Add the next chunk; returns the audio that is final now (all but the held-back tail)."""
-        chunk = np.asarray(chunk, dtype=np.float32)
-        if self.normalise:
-            chunk = level(chunk, self.sample_rate)
-        if self._tail.size and self.fade and len(chunk) >= self.fade:
-            head = self._tail * self._fade_out + chunk[: self.fade] * self._fade_in
-            chunk = np.concatenate([head, chunk[self.fade:]])
-        elif self._tail.size:
-            chunk = np.concatenate([self._tail, chunk])
-        keep = min(self.fade, len(chunk))
-        ready, self._tail = chunk[: len(chunk) - keep], chunk[len(chunk) - keep:]
+        """Add the next chunk whole; returns the audio that is final now (all but the held-back tail)."""
+        self.start_chunk()
+        self._held.append(np.asarray(chunk, dtype=np.float32))
+        return self.end_chunk()
+
+    def start_chunk(self) -> None:
+        self._held, self._gain, self._joined = [], None, False
+
+    def feed(self, piece: np.ndarray) -> np.ndarray:
+        """The next piece of the current chunk; returns what is final now."""
+        piece = np.asarray(piece, dtype=np.float32)
+        if self._gain is None:
+            self._held.append(piece)
+            if sum(len(p) for p in self._held) < self._window:
+                return np.zeros(0, dtype=np.float32)
+            held, self._held = np.concatenate(self._held), []
+            self._gain = level_gain(held, self.sample_rate) if self.normalise else 1.0
+            return self._emit(held * self._gain if self._gain != 1.0 else held)
+        scaled = piece * self._gain if self._gain != 1.0 else piece
+        return self._emit(np.clip(scaled, -PEAK_CEILING, PEAK_CEILING) if self._gain > 1.0 else scaled)
+
+    def end_chunk(self) -> np.ndarray:
+        """The current chunk is complete; returns what is final now."""
+        if self._gain is None:  # shorter than the window: levelled whole
+            held, self._held = (np.concatenate(self._held) if self._held else np.zeros(0, np.float32)), []
+            self._gain = level_gain(held, self.sample_rate) if self.normalise else 1.0
+            return self._emit(held * self._gain if self._gain != 1.0 else held)
+        return np.zeros(0, dtype=np.float32)
+
+    def _emit(self, audio: np.ndarray) -> np.ndarray:
+        audio = audio.astype(np.float32, copy=False)
+        if not self._joined:
+            if self._tail.size and self.fade and len(audio) >= self.fade:
+                head = self._tail * self._fade_out + audio[: self.fade] * self._fade_in
+                audio = np.concatenate([head, audio[self.fade:]])
+                self._tail = np.zeros(0, dtype=np.float32)
+            self._joined = len(audio) >= self.fade or not self.fade
+        if self._tail.size:
+            audio = np.concatenate([self._tail, audio])
+        keep = min(self.fade, len(audio))
+        ready, self._tail = audio[: len(audio) - keep], audio[len(audio) - keep:]
         return ready
 
     def finish(self) -> np.ndarray:

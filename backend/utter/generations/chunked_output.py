@@ -1,11 +1,13 @@
-"""A generation's audio on its way out, chunk by chunk, whichever engine speaks it.
+"""A generation's audio on its way out, piece by piece, whichever engine speaks it.
 
 Each chunk is joined to the last (levelled, crossfaded), brought to the asked speed when
-the engine cannot do that itself, encoded to MP3 and stored as a stream segment, so a
-listener can start on the first chunk while the rest is being spoken. Encoding and storing
-one chunk runs in a thread of its own while the engine speaks the next; at most one chunk
-waits to be encoded, so only about two chunks' audio is in memory at a time. The whole MP3
-is on disk when the output is closed.
+the engine cannot do that itself, encoded to MP3 and stored in stream segments, so a
+listener can start as soon as there is any audio: the first segment is stored at once,
+then one about every SEGMENT_SECONDS, and one at the end of each chunk. An engine that
+hands back a chunk in pieces as it makes it (Qwen3-TTS's decoding core) is heard before
+the chunk is finished. Encoding and storing run in a thread of their own beside the
+engine, one piece behind it at most, so memory stays flat. The whole MP3 is on disk when
+the output is closed.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from ..adapters.storage import Storage, segment_key
-from ..adapters.tts.base import NO_AUDIO, Capabilities, EngineError, Piece
+from ..adapters.tts.base import Capabilities, EngineError, Piece
 from ..audio import codec
 from ..audio.stitch import ChunkStitcher
 from ..audio.tempo import TempoChanger
+
+# Audio per stream segment after the first: fewer, larger objects in storage, while a listener
+# who started on the first segment never runs dry (each takes a fraction of its length to make).
+SEGMENT_SECONDS = 1.0
 
 
 def split_speed(speed: float, capabilities: Capabilities) -> tuple[float, float]:
@@ -33,31 +39,33 @@ def split_speed(speed: float, capabilities: Capabilities) -> tuple[float, float]
 
 class ChunkedOutput:
     def __init__(self, storage: Storage, generation_id: str, mp3_path: Path, *, chunks: int, stretch: float,
-                 chunk_done: Callable[[int, int], None]):
-        """`stretch` is the speed change left to do here (see split_speed).
-        `chunk_done(done, total)` is told after each stored segment, from the encoding thread."""
+                 chunk_done: Callable[[int, int], None], segments_stored: Callable[[int], None]):
+        """`stretch` is the speed change left to do here (see split_speed). From the encoding thread,
+        `chunk_done(done, total)` is told after each finished chunk and `segments_stored(count)`
+        after each stored segment."""
         self.chunks = chunks
         self.duration = 0.0  # seconds of MP3, once closed
-        self._storage, self._generation_id, self._chunk_done = storage, generation_id, chunk_done
+        self._storage, self._generation_id = storage, generation_id
+        self._chunk_done, self._segments_stored = chunk_done, segments_stored
         self._mp3_path, self._stretch = mp3_path, stretch
         self._sample_rate: int | None = None
-        self._pending: list[np.ndarray] = []
+        self._chunk: int | None = None  # the chunk pieces are arriving for
+        self._segments = 0
+        self._unsegmented = 0  # samples written since the last segment was cut
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="utter-encode")
         self._encoding: Future | None = None
         self._stitcher = self._tempo = self._sink = self._writer = None
 
     def add(self, piece: Piece) -> None:
-        """The engine's next piece, in order; a chunk is encoded once its last piece is in."""
-        if piece.samples.size or piece.end:
-            self._open(piece.sample_rate)
-        if piece.samples.size:
-            self._pending.append(piece.samples)
-        if piece.end:
-            spoken = np.concatenate(self._pending) if self._pending else NO_AUDIO
-            self._pending = []
-            if self._encoding is not None:
-                self._encoding.result()  # raises what the encoder raised (e.g. the task was lost)
-            self._encoding = self._encoder.submit(self._encode_chunk, piece.chunk, spoken)
+        """The engine's next piece, in order."""
+        if not piece.samples.size and not piece.end:
+            return  # the engine is still working: nothing to encode
+        self._open(piece.sample_rate)
+        if self._encoding is not None:
+            self._encoding.result()  # raises what the encoder raised (e.g. the task was lost)
+        starts = piece.chunk != self._chunk
+        self._chunk = piece.chunk
+        self._encoding = self._encoder.submit(self._encode, piece, starts)
 
     def _open(self, sample_rate: int) -> None:
         if self._sample_rate is None:
@@ -70,14 +78,35 @@ class ChunkedOutput:
             raise EngineError("engine_failed", f"The engine changed its sample rate mid-text "
                                                f"({self._sample_rate} then {sample_rate} Hz).")
 
-    def _encode_chunk(self, index: int, spoken: np.ndarray) -> None:
-        self._writer.write(self._tempo.push(self._stitcher.push(spoken)))
-        if index == self.chunks - 1:
-            self._writer.write(self._tempo.push(self._stitcher.finish()))
+    def _encode(self, piece: Piece, starts: bool) -> None:
+        if starts:
+            self._stitcher.start_chunk()
+        if piece.samples.size:
+            self._write(self._stitcher.feed(piece.samples))
+        if not piece.end:
+            if self._segments == 0 or self._unsegmented >= SEGMENT_SECONDS * self._sample_rate:
+                self._cut()
+            return
+        self._write(self._stitcher.end_chunk())
+        if piece.chunk == self.chunks - 1:
+            self._write(self._stitcher.finish())
             self._writer.write(self._tempo.finish())
             return  # the last bytes come when the encoder is flushed; they go in the final file only
-        self._storage.put_bytes(segment_key(self._generation_id, index), self._sink.cut(), "audio/mpeg")
-        self._chunk_done(index + 1, self.chunks)
+        self._cut()
+        self._chunk_done(piece.chunk + 1, self.chunks)
+
+    def _write(self, samples: np.ndarray) -> None:
+        self._writer.write(self._tempo.push(samples))
+        self._unsegmented += len(samples)
+
+    def _cut(self) -> None:
+        data = self._sink.cut()
+        if not data:
+            return
+        self._storage.put_bytes(segment_key(self._generation_id, self._segments), data, "audio/mpeg")
+        self._segments += 1
+        self._unsegmented = 0
+        self._segments_stored(self._segments)
 
     def close(self) -> float:
         """Finish the MP3; returns its length in seconds."""
@@ -107,4 +136,3 @@ class ChunkedOutput:
             self.close()
         else:
             self.abort()
-

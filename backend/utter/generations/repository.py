@@ -177,7 +177,7 @@ def claim(session: Session, worker_id: str, lease_seconds: int, max_attempts: in
             update(Generation)
             .where(Generation.id == generation_id, runnable)
             .values(status=GenerationStatus.RUNNING, worker_id=worker_id, attempts=Generation.attempts + 1,
-                    chunks_done=0, progress=0.0,
+                    chunks_done=0, segments=0, progress=0.0,
                     lease_expires_at=now + timedelta(seconds=lease_seconds),
                     started_at=func.coalesce(Generation.started_at, now))
             .execution_options(synchronize_session=False)
@@ -211,6 +211,13 @@ def set_chunks(session: Session, generation_id: uuid.UUID, worker_id: str, done:
     """Record that `done` of `total` chunks are spoken and stored (this also renews the lease)."""
     return _update_ours(session, generation_id, worker_id, chunks_done=done, chunks_total=total,
                         progress=done / total, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+
+
+def set_segments(session: Session, generation_id: uuid.UUID, worker_id: str, segments: int,
+                 lease_seconds: int) -> bool:
+    """Record that `segments` stream segments are stored (this also renews the lease)."""
+    return _update_ours(session, generation_id, worker_id, segments=segments,
+                        lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
 
 
 def record_remote_calls(session: Session, generation_id: uuid.UUID, worker_id: str, call_ids: str) -> bool:

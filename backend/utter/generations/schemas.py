@@ -25,6 +25,7 @@ class GenerationPublic(BaseModel):
     chunks_done: int = Field(0, description="Chunks of the text spoken so far")
     chunks_total: int | None = Field(None, description="Chunks the text was split into (known once it starts)")
     stream_url: str = Field(description="The MP3 as it is spoken; plays before the whole text is done")
+    stream_ready: bool = Field(False, description="True once stream_url has audio to play")
     status_url: str
     voice_id: uuid.UUID | None
     voice_name: str

@@ -115,6 +115,7 @@ def to_public(generation: Generation, ctx: AppContext) -> GenerationPublic:
         chunks_done=generation.chunks_done or 0,
         chunks_total=generation.chunks_total,
         stream_url=f"/api/generations/{generation.id}/stream",
+        stream_ready=bool(done) or (generation.status == GenerationStatus.RUNNING and (generation.segments or 0) > 0),
         status_url=f"/api/generations/{generation.id}",
         voice_id=generation.voice_id,
         voice_name=generation.voice_name,

@@ -32,8 +32,9 @@ def speak(task: Task, workdir: Path) -> Outcome:
     request = SpeechRequest(chunks=tuple(chunks), language=generation.language, voice=reference, speed=engine_speed)
     mp3 = workdir / "speech.mp3"
     task.progress(0, len(chunks))
-    with ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(chunks), stretch=stretch,
-                       chunk_done=task.progress) as output, closing(engine.speak(request, task)) as pieces:
+    output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(chunks), stretch=stretch,
+                           chunk_done=task.progress, segments_stored=task.segments_stored)
+    with output, closing(engine.speak(request, task)) as pieces:
         for piece in pieces:
             task.check()
             output.add(piece)

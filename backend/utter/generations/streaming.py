@@ -1,7 +1,8 @@
 """Streaming a generation's MP3 while it is being spoken, and the stream segments that make it possible.
 
-The worker stores each finished chunk's bytes as a segment (consecutive parts of one MP3
-stream) and counts them in `chunks_done`. A listener gets the segments in order as they
+The worker stores the MP3 as it is encoded in segments (consecutive parts of one MP3
+stream: the first as soon as there is any audio, then about a second of audio each, and
+at the end of each chunk) and counts them in `segments`. A listener gets the segments in order as they
 appear; once the generation is done the segments are gone and the final file, which is
 exactly their concatenation plus the encoder's last bytes, supplies the rest from the
 byte offset already sent. A finished generation simply replays whole.
@@ -46,7 +47,7 @@ def iter_generation_mp3(ctx: AppContext, generation_id: uuid.UUID, *, timeout: f
             return
         attempt = generation.attempts
         progressed = False
-        while sent_segments < (generation.chunks_done or 0):
+        while sent_segments < (generation.segments or 0):
             try:
                 data = ctx.storage.get_bytes(segment_key(str(generation_id), sent_segments))
             except ObjectMissing:

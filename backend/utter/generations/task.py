@@ -80,6 +80,14 @@ class Task:
         self.ctx.notify_progress()
         self.check()
 
+    def segments_stored(self, count: int) -> None:
+        """`count` stream segments are stored: tell the database and this process's listeners."""
+        with self.ctx.sessions() as session:
+            if not repository.set_segments(session, self.id, self.worker_id, count, self._lease_seconds):
+                self._lost.set()
+        self.ctx.notify_progress()
+        self.check()
+
     def record_remote_calls(self, call_ids: list[str]) -> None:
         """Keep the ids of the remote calls made for this task (in chunk order) before waiting on them."""
         self.remote_calls = list(call_ids)

@@ -113,13 +113,13 @@ function render(generation) {
   taskProgress.value = generation.status === "done" ? 1 : generation.progress || 0;
   cancelButton.hidden = FINISHED.has(generation.status);
   renderClock();
-  if (generation.status === "running" && generation.chunks_done >= 1) startLive(generation);
+  if (generation.status === "running" && generation.stream_ready) startLive(generation);
   if (generation.status === "done") showResult(generation);
   else if (FINISHED.has(generation.status)) stopLive();
 }
 
-// The first parts of a long text can be heard while the rest is spoken: the stream URL
-// sends each finished part at once and carries on until the whole text is done.
+// The speech can be heard while the rest is spoken: the stream URL sends the audio as soon as
+// it is stored (the first second of it, then second by second) until the whole text is done.
 function startLive(generation) {
   const live = $("live");
   const audio = $("live-audio");
