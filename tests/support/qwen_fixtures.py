@@ -66,7 +66,7 @@ def tiny_qwen_design_dir() -> Path:
     return tiny_checkpoint("voice_design")
 
 
-# Random weights rarely emit an end token: every call runs to this cap (8 frames = 0.64 s).
+# Random weights rarely emit an end token: every call runs to this cap (max_new_tokens=8 makes 7 frames, 0.56 s).
 QWEN_TEST_MAX_NEW_TOKENS = 8
 
 

@@ -210,6 +210,11 @@ def build_checkpoint(out: Path, kind: str = "base", seed: int = 0) -> Path:
         tts_eos_token_id=ids["<|tts_text_eod|>"],
     )
     model = Qwen3TTSForConditionalGeneration(config).eval()
+    # The library's init leaves projected text at ~1e-4 against codec embeddings of ~0.02, so
+    # the talker would ignore the text and a decode loop that fed the wrong text (or none)
+    # would pass the tests. Scaled up, one changed letter changes the codes.
+    with torch.no_grad():
+        model.talker.text_projection.linear_fc2.weight.mul_(100.0)
     model.save_pretrained(out)
     Qwen3TTSProcessor(tokenizer=tokenizer).save_pretrained(out)
 
