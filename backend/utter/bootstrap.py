@@ -42,9 +42,14 @@ def build_context(settings: Settings, *, engine: SpeechEngine | None = None, sto
                       transcriptions=Transcriptions(recogniser, sessions, store) if recogniser else None)
 
 
-def build_runner(ctx: AppContext, threads: int) -> Runner:
+def worker_threads(ctx: AppContext, asked: int | None) -> int:
+    """Threads to run generations with: as asked, else as many as the engine serves at once."""
+    return ctx.engine.info.capabilities.max_concurrent if asked is None else asked
+
+
+def build_runner(ctx: AppContext, threads: int | None = None) -> Runner:
     """A runner for every kind of generation, with its housekeeping registered."""
-    runner = Runner(ctx, threads)
+    runner = Runner(ctx, worker_threads(ctx, threads))
     runner.handle(GenerationKind.SPEECH, speech.speak)
     previews.register(runner)
     return runner

@@ -43,7 +43,7 @@ def worker(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     runner.start()
-    print(f"Utter worker {runner.worker_id} running {args.threads} thread(s) with engine {ctx.engine.info.name}",
+    print(f"Utter worker {runner.worker_id} running {runner.threads} thread(s) with engine {ctx.engine.info.name}",
           flush=True)
     stop.wait()
     runner.stop()
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=serve)
 
     p = commands.add_parser("worker", help="Run generation tasks without serving HTTP")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None,
+                   help="generation threads (default: as many generations as the engine serves at once)")
     p.set_defaults(func=worker)
 
     p = commands.add_parser("migrate", help="Apply database migrations")

@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     max_reference_seconds: float = 300.0
     max_text_chars: int = Field(5000, description="Longest text per generation; long text is spoken chunk by chunk")
     max_queue: int = Field(100, description="Generations allowed to wait; beyond this POST answers 503")
-    workers: int = Field(1, description="Generation threads in each serving process (0: leave it to `utter worker`)")
+    workers: int | None = Field(None, ge=0, description="Generation threads in each serving process (0: leave it to "
+                                "`utter worker`); unset: as many generations as the engine serves at once")
     task_lease_seconds: int = Field(120, description="A claimed task whose process stops renewing is retried after this")
     task_max_attempts: int = 2
     stop_grace_seconds: float = Field(10, description="On SIGTERM, how long the task in hand may run on before "

@@ -12,7 +12,7 @@ from .adapters.asr import Transcriber
 from .adapters.storage import Storage
 from .adapters.tts.base import SpeechEngine
 from .api import design, files, generations, health, voices
-from .bootstrap import build_context, build_runner
+from .bootstrap import build_context, build_runner, worker_threads
 from .compat import elevenlabs, openai
 from .config import Settings
 from .errors import install_error_handlers
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
         ctx = build_context(settings, engine=engine, storage=storage, transcriber=transcriber,
                             run_migrations=run_migrations)
         app.state.ctx = ctx
-        runner = build_runner(ctx, settings.workers) if settings.workers > 0 else None
+        runner = build_runner(ctx, settings.workers) if worker_threads(ctx, settings.workers) > 0 else None
         app.state.runner = runner
         if runner:
             runner.start()

@@ -175,3 +175,27 @@ def test_design_not_promised_beside_local_base_weights(qwen_settings, monkeypatc
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     settings = qwen_settings.model_copy(update={"qwen_design_model": "Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign"})
     assert QwenEngine(settings).info.capabilities.can_design is False
+
+
+def test_speech_is_decoded_by_the_fast_core_and_streams(engine, reference_wav):
+    engine.load()
+    assert engine.info.details["decoder"].startswith("fast core: static KV cache, eager")
+    pieces = list(engine.synthesize(SpeechJob("Hello from the core.", "en", voice(reference_wav)), MemoryPromptCache()))
+    # The first piece is out after two frames, before the generation is over.
+    assert len(pieces) >= 2 and pieces[0].size == 2 * SAMPLES_PER_TOKEN
+
+
+def test_without_the_core_qwen_tts_generate_speaks_and_engine_says_why(qwen_settings, reference_wav, monkeypatch):
+    from utter.adapters.tts import qwen_core
+
+    monkeypatch.setattr(qwen_core, "unsupported_reason", lambda model: "a decoder block it does not know")
+    engine = QwenEngine(qwen_settings, reason="test", max_new_tokens=MAX_NEW_TOKENS)
+    try:
+        engine.load()
+        assert engine._base.core is None
+        assert engine.info.details["decoder"] == ("qwen-tts generate (the fast core cannot run this model: "
+                                                  "a decoder block it does not know)")
+        audio = speak(engine, SpeechJob("Hello.", "en", voice(reference_wav)))
+        assert 0 < audio.size <= MAX_NEW_TOKENS * SAMPLES_PER_TOKEN
+    finally:
+        engine.close()

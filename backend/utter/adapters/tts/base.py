@@ -26,6 +26,8 @@ class Capabilities:
     max_chars_per_call: int = 500
     # The engine speaks at SpeechJob.speed itself; otherwise the service stretches its audio.
     controls_speed: bool = False
+    # Generations it serves at once to advantage (batched on a GPU): the runner's threads by default.
+    max_concurrent: int = 1
 
 
 @dataclass(frozen=True)

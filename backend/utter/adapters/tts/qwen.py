@@ -17,7 +17,19 @@ import numpy as np
 
 from ...config import Settings
 from . import qwen_inference as qi
-from .base import ChunkwiseEngine, DesignJob, EngineError, EngineInfo, EngineUnsupported, PromptCache, SpeechJob
+from .base import (
+    NO_AUDIO,
+    ChunkwiseEngine,
+    DesignJob,
+    EngineError,
+    EngineInfo,
+    EngineTask,
+    EngineUnsupported,
+    Piece,
+    PromptCache,
+    SpeechJob,
+    SpeechRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +53,12 @@ def _cuda_available() -> bool:
     except ImportError:
         return False
     return torch.cuda.is_available()
+
+
+def _on_gpu(settings: Settings) -> bool:
+    """Whether the model will run on a CUDA GPU (where the core batches many generations)."""
+    device = settings.qwen_device
+    return device.startswith("cuda") or (device in ("", "auto") and _cuda_available())
 
 
 def _design_configured(settings: Settings) -> bool:
@@ -71,7 +89,8 @@ class QwenEngine(ChunkwiseEngine):
             name="qwen",
             label="Qwen3-TTS (in-process)",
             reason=reason,
-            capabilities=qi.capabilities(can_design=_design_configured(settings)),
+            capabilities=qi.capabilities(can_design=_design_configured(settings),
+                                         max_concurrent=qi.GPU_CONCURRENT if _on_gpu(settings) else 1),
             details={"model": settings.qwen_model, "design_model": settings.qwen_design_model or "(none)"},
         )
         self._base: qi.LoadedModel | None = None
@@ -98,7 +117,8 @@ class QwenEngine(ChunkwiseEngine):
                 return
             self._base = self._load(self.settings.qwen_model)
             self.info.capabilities = replace(self.info.capabilities, languages=self._base.languages)
-            self.info.details.update(device=self._base.device, dtype=self._base.dtype, attention=self._base.attn)
+            self.info.details.update(device=self._base.device, dtype=self._base.dtype, attention=self._base.attn,
+                                     decoder=self._base.decoder)
 
     def _design_model(self) -> qi.LoadedModel:
         if self._design is None:
@@ -118,9 +138,27 @@ class QwenEngine(ChunkwiseEngine):
 
     # -- speech ------------------------------------------------------------------
 
+    def speak(self, request: SpeechRequest, task: EngineTask) -> Iterator[Piece]:
+        """The chunks in order, each heard as the core decodes it. On a GPU the next chunk is
+        already being spoken, batched beside this one, while this one is heard."""
+        ahead = 1 if self._base is not None and self._base.core is not None and self._base.device.startswith("cuda") else 0
+        started: dict[int, Iterator[np.ndarray]] = {}
+        try:
+            for index in range(len(request.chunks)):
+                for upcoming in range(index, min(len(request.chunks), index + 1 + ahead)):
+                    if upcoming not in started:
+                        started[upcoming] = self.synthesize(request.job(upcoming), task.prompts)
+                for samples in started.pop(index):
+                    yield Piece(index, samples, qi.SAMPLE_RATE)
+                yield Piece(index, NO_AUDIO, qi.SAMPLE_RATE, end=True)
+        finally:
+            for produced in started.values():
+                close = getattr(produced, "close", None)
+                if close is not None:
+                    close()
+
     def synthesize(self, job: SpeechJob, cache: PromptCache | None = None) -> Iterator[np.ndarray]:
-        # Checks and work happen here, not lazily, so errors surface at the call and the
-        # model lock is never held while a caller sits on a half-read generator.
+        # Checks happen here, not lazily, so errors surface at the call; the audio comes as it is made.
         # The Base model has no control of speed (the service stretches the audio instead) or of
         # style (job.instructions; the compatible APIs say it was ignored).
         if job.voice is None:
@@ -129,8 +167,10 @@ class QwenEngine(ChunkwiseEngine):
         qi.qwen_language(self._base, job.language)  # fail before touching the reference
         with self._lock:
             prompt = self._prompt(job, cache)
-            audio = qi.generate_clone(self._base, prompt, job.text, job.language, max_new_tokens=self.max_new_tokens)
-        return iter([audio])
+            if self._base.core is None:  # qwen-tts's generate: one at a time, all at once
+                return iter([qi.generate_clone(self._base, prompt, job.text, job.language,
+                                               max_new_tokens=self.max_new_tokens)])
+        return qi.stream_clone(self._base, prompt, job.text, job.language, max_new_tokens=self.max_new_tokens)
 
     def _prompt(self, job: SpeechJob, cache: PromptCache | None) -> list:
         """The voice's clone prompt: from the cache when it holds one for this version,
@@ -155,9 +195,28 @@ class QwenEngine(ChunkwiseEngine):
     def design(self, job: DesignJob) -> np.ndarray:
         with self._lock:
             model = self._design_model()
-            return qi.generate_design(model, job.text, job.language, job.description, max_new_tokens=self.max_new_tokens)
+            if model.core is None:
+                return qi.generate_design(model, job.text, job.language, job.description,
+                                          max_new_tokens=self.max_new_tokens)
+        return qi.generate_design(model, job.text, job.language, job.description, max_new_tokens=self.max_new_tokens)
+
+    def speak_design(self, job: DesignJob, task: EngineTask) -> Iterator[Piece]:
+        with self._lock:
+            model = self._design_model()
+        if model.core is None:
+            yield from super().speak_design(job, task)
+            return
+        produced = qi.stream_design(model, job.text, job.language, job.description, max_new_tokens=self.max_new_tokens)
+        try:
+            for samples in produced:
+                yield Piece(0, samples, qi.SAMPLE_RATE)
+        finally:
+            produced.close()
+        yield Piece(0, NO_AUDIO, qi.SAMPLE_RATE, end=True)
 
     def close(self) -> None:
         with self._lock:
+            qi.release(self._base)
+            qi.release(self._design)
             self._base = None
             self._design = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,19 @@ INSTALL_HINT = "pip install 'utter[qwen]'"
 PROMPT_FORMAT = 1
 
 
-def capabilities(*, can_design: bool, languages: tuple[str, ...] = tuple(QWEN_LANGUAGES)) -> Capabilities:
+# Generations one GPU serves at once through the core's batched step (each stream stays well
+# above real time up to 64 of them on an H200; see docs/qwen.md).
+GPU_CONCURRENT = 16
+
+
+def capabilities(*, can_design: bool, languages: tuple[str, ...] = tuple(QWEN_LANGUAGES),
+                 max_concurrent: int = 1) -> Capabilities:
     """What Qwen3-TTS can do, wherever it runs (in this process or on Modal).
 
     The Base model has no control of speed (the service stretches its audio instead).
     """
     return Capabilities(can_clone=True, can_design=can_design, languages=languages,
-                        max_chars_per_call=MAX_CHARS_PER_CALL, sample_rate=SAMPLE_RATE)
+                        max_chars_per_call=MAX_CHARS_PER_CALL, sample_rate=SAMPLE_RATE, max_concurrent=max_concurrent)
 
 
 def voice_required() -> EngineError:
@@ -120,6 +127,8 @@ class LoadedModel:
     dtype: str
     attn: str
     languages: tuple[str, ...]  # ISO codes this model accepts
+    core: Any = None  # qwen_core.QwenCore, when the fast decoding core runs this model
+    decoder: str = "qwen-tts generate"  # what decodes, in words, for /api/engine
 
     @property
     def kind(self) -> str:
@@ -132,8 +141,10 @@ class LoadedModel:
         return f"{cfg.tts_model_size}:{cfg.speaker_encoder_config.enc_dim}"
 
 
-def load_model(source: str, *, device: str = "auto", dtype: str = "auto", attn: str = "sdpa") -> LoadedModel:
-    """Load a Qwen3-TTS checkpoint from an HF id or a local folder.
+def load_model(source: str, *, device: str = "auto", dtype: str = "auto", attn: str = "sdpa",
+               fast: bool = True) -> LoadedModel:
+    """Load a Qwen3-TTS checkpoint from an HF id or a local folder, with the fast decoding core
+    attached (`fast=False` leaves qwen-tts's own `generate` to decode, as before the core existed).
 
     If the requested attention implementation is unavailable (flash-attn not installed,
     sdpa unsupported), fall back to sdpa and then eager rather than failing.
@@ -173,7 +184,7 @@ def load_model(source: str, *, device: str = "auto", dtype: str = "auto", attn: 
 
     supported = {name.lower() for name in (model.get_supported_languages() or [])}
     languages = tuple(code for code, name in QWEN_LANGUAGES.items() if not supported or name.lower() in supported)
-    return LoadedModel(
+    loaded = LoadedModel(
         model=model,
         source=str(source),
         device=device,
@@ -181,6 +192,35 @@ def load_model(source: str, *, device: str = "auto", dtype: str = "auto", attn: 
         attn=implementation,
         languages=languages,
     )
+    if fast:
+        attach_core(loaded)
+    return loaded
+
+
+def attach_core(loaded: LoadedModel, **options) -> None:
+    """Decode with the fast core (qwen_core: static KV cache, CUDA graphs on a GPU, many
+    generations batched); when it cannot run this model, qwen-tts's `generate` stays, and
+    `decoder` says why."""
+    from .qwen_core import CoreUnavailable, QwenCore, unsupported_reason
+
+    reason = unsupported_reason(loaded.model)
+    if reason is None:
+        try:
+            loaded.core = QwenCore(loaded.model, **options)
+        except CoreUnavailable as exc:
+            reason = str(exc)
+    if loaded.core is None:
+        loaded.decoder = f"qwen-tts generate (the fast core cannot run this model: {reason})"
+        return
+    core = loaded.core
+    loaded.decoder = (f"fast core: static KV cache, {'CUDA graphs' if core.use_graphs else 'eager'}, "
+                      f"up to {core.max_batch} generations batched")
+
+
+def release(loaded: LoadedModel | None) -> None:
+    """Stop the core's thread (the model itself goes with the last reference to it)."""
+    if loaded is not None and loaded.core is not None:
+        loaded.core.close()
 
 
 def qwen_language(loaded: LoadedModel, code: str) -> str:
@@ -258,11 +298,71 @@ def deserialise_prompt(loaded: LoadedModel, data: bytes) -> list | None:
     ]
 
 
+class CoreAudio:
+    """A core stream's audio as float32 pieces; closing it (or leaving the loop) cancels the generation."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        try:
+            for piece in self._stream:
+                yield np.asarray(piece, dtype=np.float32)
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise EngineError("generation_failed", f"Qwen3-TTS failed to generate speech: {exc}") from exc
+        finally:
+            self._stream.cancel()
+
+    def close(self) -> None:
+        self._stream.cancel()
+
+
+def stream_clone(
+    loaded: LoadedModel, prompt: list, text: str, language: str, *, max_new_tokens: int | None = None
+) -> Iterator[np.ndarray]:
+    """Speech for `text` in the prompt's voice, as it is made (one piece without the core).
+
+    Checks happen at the call; with the core the generation is queued at once and runs
+    beside others, so nothing needs a lock. Without it the caller must not run two at once.
+    """
+    name = qwen_language(loaded, language)
+    if loaded.core is None:
+        return iter([generate_clone(loaded, prompt, text, language, max_new_tokens=max_new_tokens)])
+    return _submitted(lambda: loaded.core.clone(prompt, text, name, max_new_tokens=token_budget(text, max_new_tokens)))
+
+
+def stream_design(
+    loaded: LoadedModel, text: str, language: str, description: str, *, max_new_tokens: int | None = None
+) -> Iterator[np.ndarray]:
+    """A clip of `text` in a voice matching `description` (VoiceDesign model), as it is made."""
+    name = qwen_language(loaded, language)
+    if loaded.core is None:
+        return iter([generate_design(loaded, text, language, description, max_new_tokens=max_new_tokens)])
+    return _submitted(lambda: loaded.core.design(text, description, name,
+                                                 max_new_tokens=token_budget(text, max_new_tokens)))
+
+
+def _submitted(submit) -> CoreAudio:
+    try:
+        return CoreAudio(submit())
+    except Exception as exc:  # the core refuses what it cannot run (ValueError), or it has stopped
+        raise EngineError("generation_failed", f"Qwen3-TTS could not start speaking: {exc}") from exc
+
+
+def _joined(pieces: Iterator[np.ndarray]) -> np.ndarray:
+    parts = list(pieces)
+    return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
+
+
 def generate_clone(
     loaded: LoadedModel, prompt: list, text: str, language: str, *, max_new_tokens: int | None = None
 ) -> np.ndarray:
     """Speech for `text` in the prompt's voice: float32 mono at SAMPLE_RATE."""
     name = qwen_language(loaded, language)
+    if loaded.core is not None:
+        return _joined(stream_clone(loaded, prompt, text, language, max_new_tokens=max_new_tokens))
     return _generate(
         loaded.model.generate_voice_clone,
         text=text,
@@ -297,6 +397,8 @@ def generate_design(
 ) -> np.ndarray:
     """A clip of `text` spoken by a voice matching `description` (VoiceDesign model)."""
     name = qwen_language(loaded, language)
+    if loaded.core is not None:
+        return _joined(stream_design(loaded, text, language, description, max_new_tokens=max_new_tokens))
     return _generate(
         loaded.model.generate_voice_design,
         text=text,
