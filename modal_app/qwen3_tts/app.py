@@ -10,6 +10,9 @@ in-process engine runs; this file only wires it to a GPU container.
 Results are {"audio": float32 little-endian bytes, "sample_rate": 24000}, or
 {"error": {"code", "message"}} for a failure Utter should show as it is.
 
+The model decodes through the fast core (static KV cache, CUDA graphs), and one container
+takes CONCURRENT_INPUTS calls at once, whose frames the core batches in one step.
+
 Utter sends a long text as one call per chunk. Only the first carries the reference
 recording (up to 14 MB for a 5-minute clip); the rest name the voice, whose clone prompt
 the warm container keeps, and get the error "reference_needed" when another container
@@ -19,6 +22,7 @@ without it takes them, so that Utter sends that one again with the recording.
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -30,6 +34,8 @@ MODELS_DIR = "/models"
 # Set to a local checkpoint folder to run the class elsewhere (tests use `.local()`).
 MODEL_PATH_ENV = "UTTER_QWEN_MODEL_PATH"
 PROMPTS_KEPT = 64  # clone prompts kept per warm container, by voice id and version
+# Inputs one container takes at once: their frames are batched in one step by the decoding core.
+CONCURRENT_INPUTS = 16
 
 app = modal.App(APP_NAME)
 volume = modal.Volume.from_name("utter-qwen3-tts-models", create_if_missing=True)
@@ -62,6 +68,7 @@ def download_weights() -> str:
 
 
 @app.cls(image=image, gpu="A10G", volumes={MODELS_DIR: volume}, scaledown_window=300, timeout=900)
+@modal.concurrent(max_inputs=CONCURRENT_INPUTS)
 class Qwen3TTS:
     @modal.enter()
     def load(self) -> None:
@@ -73,6 +80,9 @@ class Qwen3TTS:
             download_weights.local()
         self.loaded = qi.load_model(path, device="auto", dtype="auto", attn="sdpa")
         self.prompts: OrderedDict[str, list] = OrderedDict()
+        # Inputs run in threads of their own; the core batches their frames, and this lock keeps
+        # the prompt cache and qwen-tts's prompt building (its encoders) to one input at a time.
+        self.prompt_lock = threading.Lock()
 
     @modal.method()
     def generate(
@@ -90,7 +100,8 @@ class Qwen3TTS:
         from utter.adapters.tts.base import EngineError
 
         try:
-            prompt = self._prompt(reference_audio, transcript, voice_key)
+            with self.prompt_lock:
+                prompt = self._prompt(reference_audio, transcript, voice_key)
             audio = qi.generate_clone_long(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens)
         except EngineError as exc:
             return {"error": {"code": exc.code, "message": exc.message}}

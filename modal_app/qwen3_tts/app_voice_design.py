@@ -50,6 +50,7 @@ def download_weights() -> str:
 
 
 @app.cls(image=image, gpu="A10G", volumes={MODELS_DIR: volume}, scaledown_window=300, timeout=900)
+@modal.concurrent(max_inputs=8)  # a design's candidates (and other designs) are batched by the decoding core
 class Qwen3TTSVoiceDesign:
     @modal.enter()
     def load(self) -> None:
