@@ -41,6 +41,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # SQLite's own lower() folds only ASCII letters, so a search for "Élodie" found nothing there while
+    # PostgreSQL found it: searches compare lower(column) with Python's lower-cased term.
+    dbapi_connection.create_function("lower", 1, lambda value: None if value is None else value.lower(),
+                                     deterministic=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -61,7 +61,8 @@ class ChunkStitcher:
         self.sample_rate = sample_rate
         self.fade = int(sample_rate * crossfade_seconds)
         self.normalise = normalise
-        self._window = int(sample_rate * LEVEL_WINDOW_SECONDS)
+        # At least a crossfade's worth, so a streamed chunk's head can always be crossfaded whole.
+        self._window = max(int(sample_rate * LEVEL_WINDOW_SECONDS), self.fade)
         self._tail = np.zeros(0, dtype=np.float32)  # the held-back end of what came before
         self._held: list[np.ndarray] = []  # the current chunk, until its gain is known
         self._gain: float | None = None

@@ -62,7 +62,7 @@ def public_status(exc: UtterError) -> int:
 
 def openai_error(exc: UtterError) -> JSONResponse:
     status = public_status(exc)
-    kind = {401: "invalid_request_error", 429: "rate_limit_error"}.get(status)
+    kind = {429: "rate_limit_error"}.get(status)
     kind = kind or ("server_error" if status >= 500 else "invalid_request_error")
     headers = dict(exc.headers or {})
     # The SDK retries 409, 429 and 5xx unless told not to; only a full queue is worth retrying (after Retry-After).
