@@ -26,8 +26,10 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     shown_host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1", "::") else args.host
     print(f"Utter is starting: open http://{shown_host}:{args.port}/  (API docs at /docs)", flush=True)
+    # Connections still open when the grace runs out (listeners on /stream, say) are closed, so a
+    # SIGTERM stops the process within its platform's stop timeout.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True,
-                forwarded_allow_ips="*")
+                forwarded_allow_ips="*", timeout_graceful_shutdown=settings.stop_grace_seconds)
     return 0
 
 

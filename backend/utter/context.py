@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 
@@ -15,6 +16,37 @@ from .voices.listing import VoiceListCache
 from .voices.transcription import Transcriptions
 
 
+class ProgressSignal:
+    """Wakes whoever in this process waits for a generation to move on: listeners on the event loop
+    (each waits on an asyncio.Event of its own, so no thread is held while it waits)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    def notify(self) -> None:
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that loop has closed
+                pass
+
+    async def wait(self, timeout: float) -> None:
+        """Until the next notify, or `timeout` seconds."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter[1].wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+
+
 @dataclass
 class AppContext:
     settings: Settings
@@ -26,10 +58,9 @@ class AppContext:
     # Set when a task is submitted so idle worker threads wake at once instead of at their next poll.
     wake: threading.Event = field(default_factory=threading.Event)
     voice_list: VoiceListCache = field(default_factory=VoiceListCache)
-    # Notified when a generation in this process stores a chunk or finishes, so a listener on
+    # Notified when a generation in this process stores a segment or finishes, so a listener on
     # /stream hears it at once; listeners still poll the database for work done by other processes.
-    progress: threading.Condition = field(default_factory=threading.Condition)
+    progress: ProgressSignal = field(default_factory=ProgressSignal)
 
     def notify_progress(self) -> None:
-        with self.progress:
-            self.progress.notify_all()
+        self.progress.notify()

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import av
 import numpy as np
 
 from ..audio.codec import resample

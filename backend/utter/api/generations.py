@@ -4,12 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import ErrorResponse, UtterError
 from ..generations import service
-from ..generations.streaming import iter_generation_mp3
+from ..generations.streaming import generation_mp3
 from ..generations.schemas import GenerateRequest, GenerationPublic, GenerationsPublic
-from ..models import GenerationStatus
+from ..context import AppContext
+from ..database import session_scope
+from ..models import Generation, GenerationStatus
 from .deps import ContextDep, SessionDep
 
 router = APIRouter(prefix="/api", tags=["generations"],
@@ -55,17 +58,24 @@ def delete_generation(generation_id: str, ctx: ContextDep, session: SessionDep) 
 
 @router.get("/generations/{generation_id}/stream", response_class=StreamingResponse,
             responses={200: {"content": {"audio/mpeg": {}}}, 409: {"model": ErrorResponse}})
-def stream_generation(generation_id: str, ctx: ContextDep, session: SessionDep) -> StreamingResponse:
-    """The MP3 as it is being spoken: each chunk arrives as soon as it is ready (a finished one replays whole).
+async def stream_generation(generation_id: str, ctx: ContextDep) -> StreamingResponse:
+    """The MP3 as it is being spoken: its audio arrives as soon as it is stored (a finished one replays whole).
 
-    Browsers can play this URL directly in an <audio> element while the generation runs.
+    Browsers can play this URL directly in an <audio> element while the generation runs. The
+    wait holds no thread and no database connection, and stops when the listener leaves.
     """
-    generation = service.get(session, generation_id)
-    if generation.status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED):
-        raise UtterError(409, "generation_not_ready", f"This generation has no audio ({generation.status}).")
-    session.close()  # the stream can last minutes; don't hold a pooled connection for it
-    return StreamingResponse(iter_generation_mp3(ctx, generation.id), media_type="audio/mpeg",
+    generation = await run_in_threadpool(_streamable, ctx, generation_id)
+    return StreamingResponse(generation_mp3(ctx, generation.id), media_type="audio/mpeg",
                              headers={"Cache-Control": "no-store", "X-Utter-Engine": generation.engine or ""})
+
+
+def _streamable(ctx: AppContext, generation_id: str) -> Generation:
+    with session_scope(ctx.sessions) as session:
+        generation = service.get(session, generation_id)
+        if generation.status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED):
+            raise UtterError(409, "generation_not_ready", f"This generation has no audio ({generation.status}).")
+        session.expunge(generation)
+        return generation
 
 
 @router.get("/generations/{generation_id}/audio", response_class=Response,

@@ -11,10 +11,12 @@ the CPU time of PyAV's build); everything else by FFmpeg's encoders.
 from __future__ import annotations
 
 import struct
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import av
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 from .codec import Mp3Writer
 
@@ -203,16 +205,18 @@ class Transcoder:
         return out
 
 
-def transcode_stream(chunks, fmt: OutputFormat):
-    """Turn an iterator of MP3 byte chunks into an iterator of `fmt` byte chunks."""
+async def transcode_stream(chunks: AsyncIterator[bytes], fmt: OutputFormat) -> AsyncIterator[bytes]:
+    """Turn MP3 byte chunks as they arrive into `fmt` byte chunks; the coding runs in worker threads,
+    a chunk at a time, so the event loop stays free while a listener waits."""
     if fmt.passthrough:
-        yield from chunks
+        async for chunk in chunks:
+            yield chunk
         return
     transcoder = Transcoder(fmt)
-    for chunk in chunks:
-        out = transcoder.feed(chunk)
+    async for chunk in chunks:
+        out = await run_in_threadpool(transcoder.feed, chunk)
         if out:
             yield out
-    tail = transcoder.finish()
+    tail = await run_in_threadpool(transcoder.finish)
     if tail:
         yield tail

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from ..api.deps import ContextDep, SessionDep
 from ..context import AppContext
@@ -60,34 +61,34 @@ def _format(name: str | None) -> OutputFormat:
     return fmt
 
 
-def _speak(voice_id: str, request: TextToSpeechRequest, output_format: str | None, ctx: AppContext,
-           session, *, whole: bool) -> Response:
+async def _speak(voice_id: str, request: TextToSpeechRequest, output_format: str | None, ctx: AppContext,
+                 http: Request, *, whole: bool) -> Response:
     fmt = _format(output_format)
-    voice = speech.find_voice(session, voice_id)
     speed = request.voice_settings.speed if request.voice_settings else None
-    generation = speech.submit_speech(session, ctx, voice, request.text, language=request.language_code,
-                                      speed=check_speed(speed), text_field="text")
+    generation = await run_in_threadpool(speech.submit_speech, ctx, voice_id, request.text,
+                                         language=request.language_code, speed=check_speed(speed), text_field="text")
     headers = speech.speech_headers(ctx, generation) | {"history-item-id": str(generation.id),
                                                         "request-id": str(generation.id)}
-    body = speech.audio_stream(ctx, generation, fmt)
+    body = await speech.audio_stream(ctx, generation, fmt, http.is_disconnected)
     if whole and fmt.container == "wav":
         # The whole file is asked for, so its header can carry the real sizes.
-        return Response(finish_wav(b"".join(body)), media_type=fmt.media_type, headers=headers)
+        return Response(finish_wav(b"".join([chunk async for chunk in body])), media_type=fmt.media_type,
+                        headers=headers)
     return StreamingResponse(body, media_type=fmt.media_type, headers=headers)
 
 
 @router.post("/v1/text-to-speech/{voice_id}", response_class=Response)
-def text_to_speech(voice_id: str, request: TextToSpeechRequest, ctx: ContextDep, session: SessionDep,
-                   output_format: Annotated[str | None, Query()] = None) -> Response:
+async def text_to_speech(voice_id: str, request: TextToSpeechRequest, ctx: ContextDep, http: Request,
+                         output_format: Annotated[str | None, Query()] = None) -> Response:
     """Speak `text` in a Utter voice (id or name), in `output_format` (default mp3_44100_128)."""
-    return _speak(voice_id, request, output_format, ctx, session, whole=True)
+    return await _speak(voice_id, request, output_format, ctx, http, whole=True)
 
 
 @router.post("/v1/text-to-speech/{voice_id}/stream", response_class=StreamingResponse)
-def text_to_speech_stream(voice_id: str, request: TextToSpeechRequest, ctx: ContextDep, session: SessionDep,
-                          output_format: Annotated[str | None, Query()] = None) -> Response:
+async def text_to_speech_stream(voice_id: str, request: TextToSpeechRequest, ctx: ContextDep, http: Request,
+                                output_format: Annotated[str | None, Query()] = None) -> Response:
     """The same, streamed chunk by chunk as the text is spoken."""
-    return _speak(voice_id, request, output_format, ctx, session, whole=False)
+    return await _speak(voice_id, request, output_format, ctx, http, whole=False)
 
 
 def _absolute(request: Request, url: str) -> str:

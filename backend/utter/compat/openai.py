@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from ..api.deps import ContextDep, SessionDep
 from ..errors import UtterError
@@ -50,7 +51,7 @@ class SpeechRequest(BaseModel):
 
 @router.post("/speech", response_class=StreamingResponse,
              responses={200: {"content": {f.media_type: {} for f in OPENAI_FORMATS.values()}}})
-def create_speech(request: SpeechRequest, ctx: ContextDep, session: SessionDep) -> StreamingResponse:
+async def create_speech(request: SpeechRequest, ctx: ContextDep, http: Request) -> StreamingResponse:
     """Speak `input` in a Utter voice; the audio streams as it is produced (or as SSE events)."""
     fmt = OPENAI_FORMATS.get(request.response_format)
     if fmt is None:
@@ -60,19 +61,19 @@ def create_speech(request: SpeechRequest, ctx: ContextDep, session: SessionDep) 
     if request.stream_format not in ("audio", "sse"):
         raise UtterError(422, "invalid_stream_format", "stream_format must be 'audio' or 'sse'.",
                          field="stream_format")
-    voice = speech.find_voice(session, request.voice.id if isinstance(request.voice, VoiceRef) else request.voice)
-    generation = speech.submit_speech(session, ctx, voice, request.input, language=None,
-                                      speed=check_speed(request.speed), text_field="input")
+    voice = request.voice.id if isinstance(request.voice, VoiceRef) else request.voice
+    generation = await run_in_threadpool(speech.submit_speech, ctx, voice, request.input, language=None,
+                                         speed=check_speed(request.speed), text_field="input")
     headers = speech.speech_headers(ctx, generation, request.instructions)
-    body = speech.audio_stream(ctx, generation, fmt)
+    body = await speech.audio_stream(ctx, generation, fmt, http.is_disconnected)
     if request.stream_format == "sse":
         return StreamingResponse(_sse(body), media_type="text/event-stream", headers=headers)
     return StreamingResponse(body, media_type=fmt.media_type, headers=headers)
 
 
-def _sse(chunks: Iterator[bytes]) -> Iterator[bytes]:
+async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """OpenAI's speech events: base64 audio in speech.audio.delta, then speech.audio.done."""
-    for chunk in chunks:
+    async for chunk in chunks:
         if chunk:
             event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
             yield f"data: {json.dumps(event)}\n\n".encode()

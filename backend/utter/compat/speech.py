@@ -8,22 +8,25 @@ another format was asked for.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from ..audio.transcode import OutputFormat, transcode_stream
 from ..context import AppContext
+from ..database import session_scope
 from ..errors import UtterError
 from ..generations import repository
 from ..generations.service import enqueue
-from ..generations.streaming import iter_generation_mp3
+from ..generations.streaming import generation_mp3
 from ..models import Generation, GenerationStatus, Voice
 from ..validation import check_text, clean_language
 from ..voices import service as voices
-from ..audio.transcode import OutputFormat, transcode_stream
+
+Gone = Callable[[], Awaitable[bool]]  # True once the client has gone away
 
 log = logging.getLogger("utter.compat")
 
@@ -45,12 +48,17 @@ def find_voice(session: Session, reference: str) -> Voice:
     return voice
 
 
-def submit_speech(session: Session, ctx: AppContext, voice: Voice, text: str, *, language: str | None,
-                  speed: float, text_field: str) -> Generation:
-    """Queue speech as an ordinary generation, held to the same limits as POST /api/generate."""
-    text = (text or "").strip()
-    check_text(text, ctx.settings.max_text_chars, text_field)
-    return enqueue(session, ctx, voice, text, language_for(ctx, language), speed)
+def submit_speech(ctx: AppContext, voice_reference: str, text: str, *, language: str | None, speed: float,
+                  text_field: str) -> Generation:
+    """Queue speech in a voice (id or name) as an ordinary generation, held to the same limits as
+    POST /api/generate. Opens its own unit of work: the routes that call it wait on the event loop."""
+    with session_scope(ctx.sessions) as session:
+        voice = find_voice(session, voice_reference)
+        text = (text or "").strip()
+        check_text(text, ctx.settings.max_text_chars, text_field)
+        generation = enqueue(session, ctx, voice, text, language_for(ctx, language), speed)
+        session.expunge(generation)
+        return generation
 
 
 def language_for(ctx: AppContext, code: str | None) -> str:
@@ -65,14 +73,16 @@ def language_for(ctx: AppContext, code: str | None) -> str:
         return "auto"
 
 
-def generation_mp3(ctx: AppContext, generation_id: uuid.UUID) -> Iterator[bytes]:
+async def _mp3_to_the_end(ctx: AppContext, generation_id: uuid.UUID, gone: Gone) -> AsyncIterator[bytes]:
     """The generation's MP3 bytes as the worker stores them; raises UtterError if it does not finish."""
-    yield from iter_generation_mp3(ctx, generation_id, timeout=WAIT_LIMIT_SECONDS)
-    with ctx.sessions() as session:
-        generation = repository.get(session, generation_id)
-        if generation is None:
-            raise UtterError(404, "generation_not_found", "The generation was deleted before it finished.")
-        status, code, message = generation.status, generation.error_code, generation.error_message
+    async for chunk in generation_mp3(ctx, generation_id, timeout=WAIT_LIMIT_SECONDS, gone=gone):
+        yield chunk
+    if await gone():
+        return
+    generation = await run_in_threadpool(_snapshot, ctx, generation_id)
+    if generation is None:
+        raise UtterError(404, "generation_not_found", "The generation was deleted before it finished.")
+    status, code, message = generation.status, generation.error_code, generation.error_message
     if status == GenerationStatus.DONE:
         return
     if status == GenerationStatus.CANCELLED:
@@ -84,21 +94,28 @@ def generation_mp3(ctx: AppContext, generation_id: uuid.UUID) -> Iterator[bytes]
                      f"The speech could not be streamed to the end; generation {generation_id} is {status}.")
 
 
-def audio_stream(ctx: AppContext, generation: Generation, fmt: OutputFormat) -> Iterator[bytes]:
-    """The generation's audio in `fmt`, as it is made.
+def _snapshot(ctx: AppContext, generation_id: uuid.UUID) -> Generation | None:
+    with ctx.sessions() as session:
+        return repository.snapshot(session, generation_id)
 
-    The first piece is waited for here, so a generation that fails before any audio
-    exists is still answered with an error status rather than a 200 and an empty body.
-    A failure after that can only cut the stream short.
+
+async def audio_stream(ctx: AppContext, generation: Generation, fmt: OutputFormat, gone: Gone) -> AsyncIterator[bytes]:
+    """The generation's audio in `fmt`, as it is made; `gone()` says the client has left.
+
+    The first piece is waited for here (on the event loop), so a generation that fails
+    before any audio exists is still answered with an error status rather than a 200 and
+    an empty body. A failure after that can only cut the stream short.
     """
-    chunks = transcode_stream(generation_mp3(ctx, generation.id), fmt)
-    first = next(chunks, b"")
-    return itertools.chain([first], _until_failure(chunks, generation.id))
+    chunks = transcode_stream(_mp3_to_the_end(ctx, generation.id, gone), fmt)
+    first = await anext(chunks, b"")
+    return _after(first, chunks, generation.id)
 
 
-def _until_failure(chunks: Iterator[bytes], generation_id: uuid.UUID) -> Iterator[bytes]:
+async def _after(first: bytes, chunks: AsyncIterator[bytes], generation_id: uuid.UUID) -> AsyncIterator[bytes]:
+    yield first
     try:
-        yield from chunks
+        async for chunk in chunks:
+            yield chunk
     except UtterError as exc:
         log.warning("compat.stream_cut id=%s code=%s", generation_id, exc.code)
 

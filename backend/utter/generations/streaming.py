@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import suppress
+
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from ..adapters.storage import STREAMS_PREFIX, ObjectMissing, Storage, segment_key, segment_prefix
 from ..context import AppContext
@@ -28,17 +30,24 @@ def _snapshot(ctx: AppContext, generation_id: uuid.UUID) -> Generation | None:
         return repository.snapshot(session, generation_id)
 
 
-def iter_generation_mp3(ctx: AppContext, generation_id: uuid.UUID, *, timeout: float = 3600) -> Iterator[bytes]:
+async def generation_mp3(ctx: AppContext, generation_id: uuid.UUID, *, timeout: float = 3600,
+                         gone: Callable[[], Awaitable[bool]] | None = None) -> AsyncIterator[bytes]:
+    """The generation's MP3 bytes as they are stored, until it ends (or `timeout` seconds pass).
+
+    It waits on the event loop, holding no thread, and ends when `gone()` says the listener
+    left (a response that is already streaming is cancelled by the server instead).
+    """
     sent_bytes = 0
     sent_segments = 0
     attempt = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        generation = _snapshot(ctx, generation_id)
+        generation = await run_in_threadpool(_snapshot, ctx, generation_id)
         if generation is None:
             return
         if generation.status == GenerationStatus.DONE and generation.output_key:
-            yield from _rest_of_final(ctx, generation.output_key, sent_bytes)
+            async for chunk in iterate_in_threadpool(_rest_of_final(ctx, generation.output_key, sent_bytes)):
+                yield chunk
             return
         if generation.status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED):
             return
@@ -49,7 +58,7 @@ def iter_generation_mp3(ctx: AppContext, generation_id: uuid.UUID, *, timeout: f
         progressed = False
         while sent_segments < (generation.segments or 0):
             try:
-                data = ctx.storage.get_bytes(segment_key(str(generation_id), sent_segments))
+                data = await run_in_threadpool(ctx.storage.get_bytes, segment_key(str(generation_id), sent_segments))
             except ObjectMissing:
                 break  # finished meanwhile (segments dropped): the next snapshot says done
             sent_segments += 1
@@ -58,8 +67,9 @@ def iter_generation_mp3(ctx: AppContext, generation_id: uuid.UUID, *, timeout: f
             if data:
                 yield data
         if not progressed:
-            with ctx.progress:
-                ctx.progress.wait(POLL_SECONDS)
+            if gone is not None and await gone():
+                return
+            await ctx.progress.wait(POLL_SECONDS)
 
 
 def _rest_of_final(ctx: AppContext, key: str, offset: int) -> Iterator[bytes]:
