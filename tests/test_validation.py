@@ -11,7 +11,7 @@ from utter.validation import (
     MAX_NAME_CHARS,
     MAX_TRANSCRIPT_CHARS,
     check_speed,
-    check_text,
+    clean_text,
     clean_language,
     clean_name,
     clean_transcript,
@@ -61,14 +61,17 @@ def test_a_transcript_over_the_limit_is_refused():
 
 
 def test_text_must_be_there_and_within_the_limit():
-    check_text("a", 1, "text")
-    check_text("x" * 10, 10, "text")
-    empty = refused(check_text, "", 10, "input")
-    assert (empty.status, empty.code, empty.field, empty.message) == (422, "text_empty", "input",
-                                                                     "Type something to say.")
-    long = refused(check_text, "x" * 11, 10, "input")
+    assert clean_text("a", 1, "text") == "a"
+    assert clean_text("  x" * 5 + " \n", 20, "text") == "x  x  x  x  x"
+    assert clean_text("Tab\tand\x00 bell\x07.", 50, "text") == "Tab and bell."
+    empty = refused(clean_text, "", 10, "input")
+    assert (empty.status, empty.code, empty.field, empty.message) == (
+        422, "text_empty", "input", "Type something to say: this text has no words in it.")
+    assert refused(clean_text, "\u200b\ufeff . !", 10, "input").code == "text_empty"
+    long = refused(clean_text, "x" * 11, 10, "input")
     assert (long.status, long.code, long.field) == (422, "text_too_long", "input")
     assert long.message == "The text is 11 characters long; the limit is 10."
+    assert refused(clean_text, "a\ud800b", 10, "input").code == "text_invalid"
 
 
 def test_languages_are_normalised_and_auto_is_the_default():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 from .errors import UtterError
@@ -12,8 +13,29 @@ MAX_TRANSCRIPT_CHARS = 5000
 MIN_SPEED, MAX_SPEED = 0.25, 4.0  # OpenAI's range for its speech API
 
 
+def _refuse_surrogates(text: str, field: str) -> None:
+    # JSON can carry an unpaired surrogate escape; no engine, database or file can take it.
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise UtterError(422, "text_invalid", "The text holds characters that are not valid Unicode (an unpaired "
+                                              "surrogate). Send it as UTF-8 text.", field=field)
+
+
+def _without_controls(text: str) -> str:
+    """Text without control characters (tabs and line breaks kept, as spaces)."""
+    return "".join(" " if ch in "\t\n\r" else ch for ch in text if ch in "\t\n\r" or unicodedata.category(ch) != "Cc")
+
+
+def printable(text: str | None, field: str) -> str:
+    """A label as people should see it: no control, invisible or direction-override characters
+    (which can make a name read differently from what it is), spaces collapsed."""
+    text = text or ""
+    _refuse_surrogates(text, field)
+    kept = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf"))
+    return " ".join(kept.split())
+
+
 def clean_name(name: str | None, field: str = "name") -> str:
-    cleaned = " ".join((name or "").split())
+    cleaned = printable(name, field)
     if not cleaned:
         raise UtterError(422, "name_missing", "Give the voice a name.", field=field)
     if len(cleaned) > MAX_NAME_CHARS:
@@ -22,20 +44,27 @@ def clean_name(name: str | None, field: str = "name") -> str:
 
 
 def clean_transcript(transcript: str | None) -> str | None:
-    cleaned = " ".join((transcript or "").split())
+    _refuse_surrogates(transcript or "", "transcript")
+    cleaned = " ".join(_without_controls(transcript or "").split())
     if len(cleaned) > MAX_TRANSCRIPT_CHARS:
         raise UtterError(422, "transcript_too_long",
                          f"The transcript is too long: at most {MAX_TRANSCRIPT_CHARS} characters.", field="transcript")
     return cleaned or None
 
 
-def check_text(text: str, limit: int, field: str) -> None:
-    """Text to speak, already stripped: not empty, and within `limit` characters."""
-    if not text:
-        raise UtterError(422, "text_empty", "Type something to say.", field=field)
+def clean_text(text: str | None, limit: int, field: str) -> str:
+    """Text to speak: valid Unicode, without control characters, with something in it to say
+    (a letter or a digit; zero-width and other invisible characters alone are nothing), and
+    within `limit` characters. Returned stripped."""
+    text = text or ""
+    _refuse_surrogates(text, field)
+    text = _without_controls(text).strip()
+    if not any(ch.isalnum() for ch in text):
+        raise UtterError(422, "text_empty", "Type something to say: this text has no words in it.", field=field)
     if len(text) > limit:
         raise UtterError(422, "text_too_long", f"The text is {len(text)} characters long; the limit is {limit}.",
                          field=field)
+    return text
 
 
 def clean_language(language: str | None, allowed: tuple[str, ...] | None = None, field: str = "language") -> str:

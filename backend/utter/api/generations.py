@@ -31,7 +31,7 @@ def generate(request: GenerateRequest, ctx: ContextDep, session: SessionDep, res
 @router.get("/generations", response_model=GenerationsPublic)
 def list_generations(ctx: ContextDep, session: SessionDep,
                      limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                     offset: Annotated[int, Query(ge=0)] = 0,
+                     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
                      voice_id: str | None = None) -> GenerationsPublic:
     """The history, newest first."""
     rows, total = service.history(session, limit, offset, voice_id)

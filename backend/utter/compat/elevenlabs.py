@@ -125,7 +125,10 @@ def search_voices(ctx: ContextDep, session: SessionDep, request: Request, search
                   next_page_token: str | None = None) -> dict[str, Any]:
     """Voices whose name contains `search`, `page_size` at a time; `next_page_token` continues."""
     found = voices.list_voices(session, search)
-    start = int(next_page_token) if next_page_token and next_page_token.isdigit() else 0
+    if next_page_token and not (next_page_token.isdigit() and len(next_page_token) <= 9):
+        raise UtterError(422, "invalid_page_token", "next_page_token must be the token a previous page gave.",
+                         field="next_page_token")
+    start = int(next_page_token) if next_page_token else 0
     page = found[start:start + page_size]
     more = start + page_size < len(found)
     return {"voices": [_voice_json(v, ctx, request) for v in page], "has_more": more,

@@ -23,7 +23,7 @@ from ..generations import repository
 from ..generations.service import enqueue
 from ..generations.streaming import generation_mp3
 from ..models import Generation, GenerationStatus, Voice
-from ..validation import check_text, clean_language
+from ..validation import clean_language, clean_text
 from ..voices import service as voices
 
 Gone = Callable[[], Awaitable[bool]]  # True once the client has gone away
@@ -54,8 +54,7 @@ def submit_speech(ctx: AppContext, voice_reference: str, text: str, *, language:
     POST /api/generate. Opens its own unit of work: the routes that call it wait on the event loop."""
     with session_scope(ctx.sessions) as session:
         voice = find_voice(session, voice_reference)
-        text = (text or "").strip()
-        check_text(text, ctx.settings.max_text_chars, text_field)
+        text = clean_text(text, ctx.settings.max_text_chars, text_field)
         generation = enqueue(session, ctx, voice, text, language_for(ctx, language), speed)
         session.expunge(generation)
         return generation

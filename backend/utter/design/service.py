@@ -21,7 +21,7 @@ from ..generations import repository
 from ..generations.schemas import GenerationError
 from ..generations.service import admit
 from ..models import Generation, GenerationKind, GenerationStatus, TranscriptSource, Voice, VoiceSource
-from ..validation import check_text, clean_language, clean_name, parse_id
+from ..validation import clean_language, clean_name, clean_text, parse_id, printable
 from ..voices import service as voices
 from .schemas import DesignPublic, DesignRequest, PreviewPublic, SavePreviewRequest
 
@@ -54,7 +54,7 @@ def submit(session: Session, ctx: AppContext, request: DesignRequest) -> list[Ge
     # Checked first: with an engine that cannot design, nothing about the request can be fixed by retrying it.
     if not caps.can_design:
         raise UtterError(409, "design_unsupported", unsupported_message(ctx))
-    description = " ".join((request.description or "").split())
+    description = printable(request.description, "description")
     if not description:
         raise UtterError(422, "description_empty",
                          "Describe the voice: gender, age, accent, tone, pace.", field="description")
@@ -62,8 +62,8 @@ def submit(session: Session, ctx: AppContext, request: DesignRequest) -> list[Ge
         raise UtterError(422, "description_too_long",
                          f"The description is {len(description)} characters long; the limit is "
                          f"{MAX_DESCRIPTION_CHARS}.", field="description")
-    text = DEFAULT_PREVIEW_TEXT if request.text is None else " ".join(request.text.split())
-    check_text(text, MAX_PREVIEW_CHARS, "text")
+    text = DEFAULT_PREVIEW_TEXT if request.text is None else " ".join(clean_text(request.text, MAX_PREVIEW_CHARS,
+                                                                                 "text").split())
     if not 1 <= request.candidates <= MAX_CANDIDATES:
         raise UtterError(422, "candidates_out_of_range",
                          f"Ask for 1 to {MAX_CANDIDATES} candidates.", field="candidates")

@@ -11,15 +11,14 @@ from ..adapters.storage import preview_key
 from ..context import AppContext
 from ..errors import UtterError, not_found
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
-from ..validation import check_speed, check_text, clean_language, parse_id
+from ..validation import check_speed, clean_language, clean_text, parse_id
 from . import repository
 from .schemas import GenerateRequest, GenerationError, GenerationPublic
 
 
 def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Generation:
     voice_id = parse_id(request.voice_id, "voice", "invalid_voice_id", field="voice_id")
-    text = request.text.strip()
-    check_text(text, ctx.settings.max_text_chars, "text")
+    text = clean_text(request.text, ctx.settings.max_text_chars, "text")
     language = clean_language(request.language, ctx.engine.info.capabilities.languages)
     speed = check_speed(request.speed)
     voice = session.get(Voice, voice_id)

@@ -13,13 +13,14 @@ from ..audio import codec
 from ..context import AppContext
 from ..errors import UtterError
 from ..models import Voice, VoiceConsent
+from ..validation import printable
 from .uploads import decode_upload, saved_upload
 
 MAX_NAME_CHARS = 100
 
 
 def clean_consent_name(name: str | None) -> str:
-    cleaned = " ".join((name or "").split())[:MAX_NAME_CHARS]
+    cleaned = printable(name, "name")[:MAX_NAME_CHARS]
     if not cleaned:
         raise UtterError(422, "name_missing", "Give the consent recording a name.", field="name")
     return cleaned

@@ -27,7 +27,7 @@ class LocalStorage:
     def path_for(self, key: str) -> Path:
         """The file behind `key`; refuses keys that would leave the storage root."""
         pure = PurePosixPath(key)
-        if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\x00" in key:
             raise StorageError("invalid_key", f"Invalid storage key {key!r}.")
         path = (self.root / pure).resolve()
         if not path.is_relative_to(self.root):

@@ -31,7 +31,7 @@ _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenie
 def check_key(key: str) -> str:
     """The normalised key, refusing keys that the local backend would refuse too."""
     pure = PurePosixPath(key)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\x00" in key:
         raise StorageError("invalid_key", f"Invalid storage key {key!r}.")
     return pure.as_posix()
 
