@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     qwen_device: str = Field("auto", description="auto, cuda, cuda:N or cpu")
     qwen_dtype: str = Field("auto", description="auto, bfloat16, float16 or float32")
     qwen_attn: str = "sdpa"
+    qwen_cpu_precision: str = Field("auto", description="On a CPU: auto (float32), float32 or int8 (opt-in: int8 "
+                                    "linear layers, ~4x fewer bytes a frame; see docs/qwen.md)")
+    qwen_cpu_threads: int = Field(0, ge=0, description="On a CPU: threads of the decoding thread; 0 = automatic")
+    qwen_cpu_max_rtf: float = Field(3.0, gt=0, description="auto picks Qwen3-TTS on a CPU only when it is expected "
+                                    "to take at most this many seconds per second of speech")
     models_dir: Path | None = Field(None, description="Where `utter download-models` puts weights")
     modal_token_id: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_ID"))
     modal_token_secret: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_SECRET"))
@@ -95,6 +100,12 @@ class Settings(BaseSettings):
                                                       "it is handed back to the queue")
     preview_ttl_hours: float = Field(24, description="Unsaved voice-design previews are deleted this long after "
                                                      "their design finished")
+    public_url: str = Field("", description="The address people reach Utter at (https://voices.example.com): the "
+                            "Host it answers to, and the base of the absolute URLs it builds")
+    allowed_hosts: str = Field("", description="More Host names to answer to, comma-separated (\"*\": any); loopback "
+                               "names and the public URL's host always work")
+    trusted_proxies: str = Field("127.0.0.1", description="Proxies whose X-Forwarded-* headers are believed "
+                                 "(comma-separated addresses, or \"*\" behind a platform's proxy)")
     api_key: str = Field("", description="When set, the OpenAI- and ElevenLabs-compatible routes require this key "
                                          "(Authorization: Bearer, or xi-api-key); empty accepts any key")
 

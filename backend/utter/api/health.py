@@ -17,7 +17,7 @@ def engine_summary(ctx) -> dict:
     caps = asdict(info.capabilities)
     caps["languages"] = [{"code": c, "name": LANGUAGE_NAMES.get(c, c)} for c in info.capabilities.languages]
     return {"name": info.name, "label": info.label, "reason": info.reason, "capabilities": caps,
-            "details": info.details}
+            "details": info.details, "expected_speed": ctx.engine.expected_speed()}
 
 
 @router.get("/health")

@@ -154,6 +154,11 @@ class SpeechEngine(Protocol):
         """The job's text in a new voice made from its description (one chunk)."""
         ...
 
+    def expected_speed(self) -> dict | None:
+        """How fast it speaks on this machine, as measured (real-time factor, first audio…), or None
+        when nothing is measured: /api/engine and the pages show it."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -186,6 +191,9 @@ class ChunkwiseEngine:
 
     def speak_design(self, job: DesignJob, task: EngineTask) -> Iterator[Piece]:
         yield Piece(0, self.design(job), self.info.capabilities.sample_rate, end=True)
+
+    def expected_speed(self) -> dict | None:
+        return None
 
 
 # A remote call made without the reference recording reached a machine that does not know

@@ -35,16 +35,91 @@ log = logging.getLogger(__name__)
 
 
 def availability(settings: Settings) -> str | None:
-    """Why `auto` should pick this engine, or None: qwen-tts installed and either the
-    weights on disk or a CUDA GPU to run a downloaded model on."""
+    """Why `auto` should pick this engine, or None: qwen-tts installed and either a CUDA GPU to
+    run it on, or its weights on disk and this CPU fast enough (`cpu_verdict`)."""
     if find_spec("qwen_tts") is None:
         return None
     local = qi.local_model_path(settings.qwen_model, settings.models_dir)
     if local is not None:
-        return f"Qwen3-TTS weights found at {local}"
+        if _on_gpu(settings):
+            return f"Qwen3-TTS weights found at {local} and a CUDA GPU is present"
+        fast_enough, why = cpu_verdict(settings, local)
+        return f"Qwen3-TTS weights found at {local}; {why}" if fast_enough else None
     if _cuda_available():
         return "a CUDA GPU is present and qwen-tts is installed"
     return None
+
+
+def declined(settings: Settings) -> str | None:
+    """Why `auto` did not pick Qwen3-TTS although its weights are on disk (too slow on this CPU), or None."""
+    if find_spec("qwen_tts") is None:
+        return None
+    local = qi.local_model_path(settings.qwen_model, settings.models_dir)
+    if local is None or _on_gpu(settings):
+        return None
+    fast_enough, why = cpu_verdict(settings, local)
+    if fast_enough:
+        return None
+    return (f"Qwen3-TTS weights found at {local}, but {why}, so the embedded CPU engine runs "
+            "(UTTER_ENGINE=qwen runs Qwen3-TTS anyway)")
+
+
+def cpu_verdict(settings: Settings, local) -> tuple[bool, str]:
+    """Whether Qwen3-TTS is fast enough on this CPU for `auto`, and why, in words.
+
+    Fast enough: expected to take at most UTTER_QWEN_CPU_MAX_RTF seconds per second of speech,
+    by this machine's own measurement with the same settings (stored at the engine's last start)
+    or else an estimate from the bytes a frame reads and a memory-bandwidth probe.
+    """
+    estimate, path = _cpu_estimate(settings, str(local))
+    if estimate is None:  # a checkpoint whose shapes cannot be read: loading it will say what is wrong
+        return True, "its speed on this CPU cannot be estimated (its config.json has no model shapes)"
+    rtf, limit = estimate["real_time_factor"], settings.qwen_cpu_max_rtf
+    where = f"on this CPU ({path}) it takes about {rtf:g} s per second of speech ({estimate['source']})"
+    if rtf <= limit:
+        return True, f"{where}, within UTTER_QWEN_CPU_MAX_RTF={limit:g}"
+    hint = ""
+    if path.startswith("float32"):
+        other, _ = _cpu_estimate(settings, str(local), precision="int8")
+        if other is not None and other["real_time_factor"] <= limit:
+            hint = f"; int8 (UTTER_QWEN_CPU_PRECISION=int8, opt-in) would take about {other['real_time_factor']:g}"
+    return False, f"{where}, more than UTTER_QWEN_CPU_MAX_RTF={limit:g}{hint}"
+
+
+def _cpu_estimate(settings: Settings, local: str, precision: str | None = None) -> tuple[dict | None, str]:
+    """(expected speed or None when unknown, path in words) for the model at `local` on this CPU,
+    before loading anything heavy."""
+    import json
+    from pathlib import Path
+
+    from .qwen_core import speed
+
+    wanted = (precision or settings.qwen_cpu_precision or "auto").lower()
+    chosen = "int8" if wanted == "int8" else "float32"
+    codec = "bfloat16" if speed.native_bf16() else "float32"
+    threads = settings.qwen_cpu_threads or speed.default_threads()
+    key = speed.machine_key(local, chosen, threads)
+    stored = speed.stored_measurement(settings.data_dir, key)
+    path = f"{chosen}, codec in {codec}"
+    if stored is not None:
+        return stored, path
+    try:
+        config = json.loads((Path(local) / "config.json").read_text())
+        return speed.estimate_cpu(config, chosen, codec, _bandwidth()), path
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, path
+
+
+_BANDWIDTH: list[float] = []
+
+
+def _bandwidth() -> float:
+    """Memory bandwidth of one thread, probed once per process (~0.1 s)."""
+    if not _BANDWIDTH:
+        from .qwen_core.speed import probe_bandwidth
+
+        _BANDWIDTH.append(probe_bandwidth())
+    return _BANDWIDTH[0]
 
 
 def _cuda_available() -> bool:
@@ -106,7 +181,8 @@ class QwenEngine(ChunkwiseEngine):
 
     def _load(self, model: str) -> qi.LoadedModel:
         s = self.settings
-        loaded = qi.load_model(self._source(model), device=s.qwen_device, dtype=s.qwen_dtype, attn=s.qwen_attn)
+        loaded = qi.load_model(self._source(model), device=s.qwen_device, dtype=s.qwen_dtype, attn=s.qwen_attn,
+                               cpu_precision=s.qwen_cpu_precision, cpu_threads=s.qwen_cpu_threads)
         log.info("qwen.loaded", extra={"source": loaded.source, "device": loaded.device, "kind": loaded.kind})
         return loaded
 
@@ -119,6 +195,30 @@ class QwenEngine(ChunkwiseEngine):
             self.info.capabilities = replace(self.info.capabilities, languages=self._base.languages)
             self.info.details.update(device=self._base.device, dtype=self._base.dtype, attention=self._base.attn,
                                      decoder=self._base.decoder)
+            self._measure()
+
+    def _measure(self) -> None:
+        """Time a short generation now, so the pages can give the expected wait from the start; on a CPU
+        keep the figure for the next start's `auto` choice."""
+        try:
+            estimate = qi.calibrate(self._base)
+        except Exception:  # noqa: BLE001 - a failed measurement must not stop the engine
+            log.warning("qwen.calibration_failed", exc_info=True)
+            return
+        path = self._base.cpu_path
+        if estimate is None or path is None:
+            return
+        from .qwen_core import speed
+
+        key = speed.machine_key(self._base.source, path.precision, path.threads)
+        speed.store_measurement(self.settings.data_dir, key, estimate)
+
+    def expected_speed(self) -> dict | None:
+        """How fast this engine speaks here (measured; None until the model has loaded): /api/engine shows it."""
+        base = self._base
+        if base is None or base.speed is None:
+            return None
+        return base.speed.estimate()
 
     def _design_model(self) -> qi.LoadedModel:
         if self._design is None:

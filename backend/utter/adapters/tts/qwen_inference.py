@@ -12,7 +12,7 @@ import io
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,8 @@ class LoadedModel:
     languages: tuple[str, ...]  # ISO codes this model accepts
     core: Any = None  # qwen_core.QwenCore, when the fast decoding core runs this model
     decoder: str = "qwen-tts generate"  # what decodes, in words, for /api/engine
+    cpu_path: Any = None  # qwen_core.cpu.CpuPath: what runs on a CPU (precision, codec, threads)
+    speed: Any = field(default=None)  # qwen_core.speed.SpeedMeter: measured speed of this model here
 
     @property
     def kind(self) -> str:
@@ -142,9 +144,11 @@ class LoadedModel:
 
 
 def load_model(source: str, *, device: str = "auto", dtype: str = "auto", attn: str = "sdpa",
-               fast: bool = True) -> LoadedModel:
+               fast: bool = True, cpu_precision: str = "auto", cpu_threads: int = 0) -> LoadedModel:
     """Load a Qwen3-TTS checkpoint from an HF id or a local folder, with the fast decoding core
     attached (`fast=False` leaves qwen-tts's own `generate` to decode, as before the core existed).
+    On a CPU the model is prepared for the CPU path first (`cpu_precision`: auto/float32/int8,
+    `cpu_threads`: 0 = automatic; see qwen_core.cpu).
 
     If the requested attention implementation is unavailable (flash-attn not installed,
     sdpa unsupported), fall back to sdpa and then eager rather than failing.
@@ -192,6 +196,13 @@ def load_model(source: str, *, device: str = "auto", dtype: str = "auto", attn: 
         attn=implementation,
         languages=languages,
     )
+    if device == "cpu":
+        from .qwen_core.cpu import prepare_cpu
+
+        try:
+            loaded.cpu_path = prepare_cpu(model, cpu_precision, threads=cpu_threads or None)
+        except ValueError as exc:
+            raise EngineError("bad_setting", str(exc)) from None
     if fast:
         attach_core(loaded)
     return loaded
@@ -203,6 +214,12 @@ def attach_core(loaded: LoadedModel, **options) -> None:
     `decoder` says why."""
     from .qwen_core import CoreUnavailable, QwenCore, unsupported_reason
 
+    from .qwen_core.speed import SpeedMeter
+
+    loaded.speed = loaded.speed or SpeedMeter()
+    cpu = loaded.cpu_path
+    if cpu is not None:
+        options.setdefault("cpu_threads", cpu.threads)
     reason = unsupported_reason(loaded.model)
     if reason is None:
         try:
@@ -215,6 +232,41 @@ def attach_core(loaded: LoadedModel, **options) -> None:
     core = loaded.core
     loaded.decoder = (f"fast core: static KV cache, {'CUDA graphs' if core.use_graphs else 'eager'}, "
                       f"up to {core.max_batch} generations batched")
+    if cpu is not None:
+        loaded.decoder += f"; {cpu.describe()}"
+    loaded.speed.description = loaded.decoder
+
+
+# A short sentence in a neutral voice (x-vector of zeros): what the start-up measurement speaks.
+CALIBRATION_TEXT = "This is a short sentence that measures how fast speech is made on this machine."
+
+
+def calibrate(loaded: LoadedModel, frames: int = 12) -> dict | None:
+    """Time one short generation through the core (after a 2-frame warm-up) and keep it as the
+    start-up speed; returns the estimate (None without the core, or for a non-Base model)."""
+    import torch
+    from qwen_tts import VoiceClonePromptItem
+
+    from .qwen_core import Sampling
+    from .qwen_core.speed import Run
+
+    core = loaded.core
+    if core is None or loaded.kind != "base":
+        return None
+    tts = loaded.model.model
+    enc_dim = tts.config.speaker_encoder_config.enc_dim
+    item = VoiceClonePromptItem(ref_code=None, ref_spk_embedding=torch.zeros(enc_dim, dtype=tts.talker.dtype,
+                                                                                device=tts.talker.device),
+                                x_vector_only_mode=True, icl_mode=False, ref_text=None)
+    list(core.clone([item], CALIBRATION_TEXT, "English", sampling=Sampling(seed=0), max_new_tokens=3))
+    stream = core.clone([item], CALIBRATION_TEXT, "English", sampling=Sampling(seed=0), max_new_tokens=frames + 1)
+    for _ in stream:
+        pass
+    made = 0 if stream.codes is None else int(stream.codes.shape[0])
+    if made <= core.first_frames or stream.first_audio is None or stream.finished is None:
+        return None
+    loaded.speed.startup = Run(made, stream.finished, stream.first_audio, core.first_frames)
+    return loaded.speed.estimate()
 
 
 def release(loaded: LoadedModel | None) -> None:
@@ -299,15 +351,18 @@ def deserialise_prompt(loaded: LoadedModel, data: bytes) -> list | None:
 
 
 class CoreAudio:
-    """A core stream's audio as float32 pieces; closing it (or leaving the loop) cancels the generation."""
+    """A core stream's audio as float32 pieces; closing it (or leaving the loop) cancels the generation.
+    A generation that runs to its end is timed into `meter` (the engine's expected speed)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, meter=None):
         self._stream = stream
+        self._meter = meter
 
     def __iter__(self) -> Iterator[np.ndarray]:
         try:
             for piece in self._stream:
                 yield np.asarray(piece, dtype=np.float32)
+            self._record()
         except EngineError:
             raise
         except Exception as exc:
@@ -317,6 +372,17 @@ class CoreAudio:
 
     def close(self) -> None:
         self._stream.cancel()
+
+    def _record(self) -> None:
+        stream = self._stream
+        if self._meter is None or stream.finish_reason not in ("eos", "length") or stream.codes is None:
+            return
+        if stream.first_audio is None or stream.finished is None:
+            return
+        from .qwen_core.speed import Run
+
+        self._meter.record(Run(int(stream.codes.shape[0]), stream.finished, stream.first_audio,
+                               stream.first_frames))
 
 
 def stream_clone(
@@ -330,7 +396,8 @@ def stream_clone(
     name = qwen_language(loaded, language)
     if loaded.core is None:
         return iter([generate_clone(loaded, prompt, text, language, max_new_tokens=max_new_tokens)])
-    return _submitted(lambda: loaded.core.clone(prompt, text, name, max_new_tokens=token_budget(text, max_new_tokens)))
+    return _submitted(lambda: loaded.core.clone(prompt, text, name, max_new_tokens=token_budget(text, max_new_tokens)),
+                      loaded.speed)
 
 
 def stream_design(
@@ -344,9 +411,9 @@ def stream_design(
                                                  max_new_tokens=token_budget(text, max_new_tokens)))
 
 
-def _submitted(submit) -> CoreAudio:
+def _submitted(submit, meter=None) -> CoreAudio:
     try:
-        return CoreAudio(submit())
+        return CoreAudio(submit(), meter)
     except Exception as exc:  # the core refuses what it cannot run (ValueError), or it has stopped
         raise EngineError("generation_failed", f"Qwen3-TTS could not start speaking: {exc}") from exc
 

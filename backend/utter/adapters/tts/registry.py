@@ -1,8 +1,9 @@
 """Choosing the engine: an explicit setting always wins; `auto` picks the best available.
 
-auto: Modal when its token is configured; else Qwen3-TTS in-process when CUDA is present
-or its weights are already on disk; else the embedded Piper CPU engine. The reason is
-kept on the engine's info so the health endpoint and the pages can say why it runs.
+auto: Modal when its token is configured; else Qwen3-TTS in-process when CUDA is present,
+or when its weights are on disk and this CPU runs it fast enough (UTTER_QWEN_CPU_MAX_RTF,
+measured or estimated: see qwen.cpu_verdict); else the embedded Piper CPU engine. The
+reason is kept on the engine's info so the health endpoint and the pages can say why it runs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def build_engine(settings: Settings) -> SpeechEngine:
     qwen_reason = _qwen_available(settings)
     if qwen_reason:
         return _qwen(settings, f"auto: {qwen_reason}")
+    too_slow = _qwen_declined(settings)
+    if too_slow:
+        return _piper(f"auto: no Modal token, no CUDA GPU; {too_slow}")
     return _piper(
         "auto: no Modal token, no CUDA GPU and no Qwen3-TTS weights on disk, so the embedded CPU engine runs"
     )
@@ -47,6 +51,14 @@ def _qwen_available(settings: Settings) -> str | None:
     except ImportError:
         return None
     return qwen.availability(settings)
+
+
+def _qwen_declined(settings: Settings) -> str | None:
+    try:
+        from . import qwen
+    except ImportError:
+        return None
+    return qwen.declined(settings)
 
 
 def _qwen(settings: Settings, reason: str) -> SpeechEngine:

@@ -41,6 +41,9 @@ class RemoteEngine:
     def close(self) -> None:
         self.calls.close()
 
+    def expected_speed(self) -> dict | None:
+        return None  # a remote GPU's speed is not measured from here
+
     def speak(self, request: SpeechRequest, task: EngineTask) -> Iterator[Piece]:
         call_ids = list(task.remote_calls)
         if len(call_ids) > len(request.chunks):  # recorded for other chunks (a changed setting): start afresh

@@ -36,6 +36,40 @@ function updateCount() {
 }
 text.addEventListener("input", updateCount);
 
+// The expected wait for the typed text, from the engine's measured speed on this machine
+// (/api/engine `expected_speed`: first audio, then seconds per character of text).
+const waitHint = $("expected-wait");
+function updateWait() {
+  const perChar = Number(waitHint.dataset.secondsPerChar);
+  const first = Number(waitHint.dataset.firstAudio);
+  const used = characters(text.value);
+  if (!waitHint.dataset.secondsPerChar || !Number.isFinite(perChar) || !used) {
+    waitHint.hidden = true;
+    return;
+  }
+  const total = first + used * perChar;
+  const rtf = Number(waitHint.dataset.rtf);
+  const pace = rtf > 1 ? `; speech is made at ${(1 / rtf).toFixed(2)}× the pace it plays, so it plays while the rest is made` : "";
+  waitHint.textContent = `Expected wait here: first audio in about ${formatDuration(first)}, all of it in about ${formatDuration(total)}${pace}.`;
+  waitHint.hidden = false;
+}
+text.addEventListener("input", updateWait);
+
+async function refreshSpeed() {
+  try {
+    const engine = await api("/api/engine");
+    const speedNow = engine.expected_speed;
+    if (speedNow) {
+      waitHint.dataset.secondsPerChar = String(speedNow.seconds_per_char);
+      waitHint.dataset.firstAudio = String(speedNow.first_audio_seconds);
+      waitHint.dataset.rtf = String(speedNow.real_time_factor);
+    }
+  } catch {
+    // the figures in the page stay
+  }
+  updateWait();
+}
+
 const speed = $("speed");
 function updateSpeed() {
   const value = Number(speed.value);
@@ -278,9 +312,11 @@ async function start() {
   }
   await loadVoices(params.get("voice") || (generation && generation.voice_id));
   updateCount();
+  refreshSpeed();
   if (generation) {
     text.value = generation.text;
     updateCount();
+    updateWait();
     if ([...form.elements.language.options].some((o) => o.value === generation.language)) {
       form.elements.language.value = generation.language;
     }

@@ -13,7 +13,9 @@
 Greedy output (do_sample=False, subtalker_dosample=False) is the very codes qwen-tts's
 `generate` makes for the same prompt; the audio is the same codec's, streamed exactly.
 `unsupported_reason(model)` says why the core cannot run a model (then use qwen-tts's
-own `generate`). Importing this package does not import torch.
+own `generate`). On a CPU, `prepare_cpu(model, "int8")` swaps the linear layers for int8
+ones first (opt-in; see cpu.py), and `SpeedMeter` (speed.py) keeps the measured speed.
+Importing this package does not import torch.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .prompt import TalkerPrompt, build_prompt
     from .scheduler import QwenCore, Stream, unsupported_reason
     from .stepper import FrameStepper
+    from .cpu import CpuPath, prepare_cpu
+    from .speed import SpeedMeter
 
 _LAZY = {
     "QwenCore": "scheduler",
@@ -37,6 +41,9 @@ _LAZY = {
     "build_prompt": "prompt",
     "TalkerPrompt": "prompt",
     "FrameStepper": "stepper",
+    "prepare_cpu": "cpu",
+    "CpuPath": "cpu",
+    "SpeedMeter": "speed",
 }
 
 __all__ = [
@@ -54,6 +61,9 @@ __all__ = [
     "build_prompt",
     "TalkerPrompt",
     "FrameStepper",
+    "prepare_cpu",
+    "CpuPath",
+    "SpeedMeter",
 ]
 
 

@@ -66,6 +66,8 @@ class Stream:
         self.error: BaseException | None = None
         self.created = time.perf_counter()
         self.first_audio: float | None = None  # seconds from creation to the first piece
+        self.finished: float | None = None  # seconds from creation to the end
+        self.first_frames = core.first_frames  # frames in the first piece
         self.prompt_length: int | None = None
 
     # consumer side
@@ -133,6 +135,7 @@ class Stream:
         self.codes = codes
         self.finish_reason = reason
         self.error = error
+        self.finished = time.perf_counter() - self.created
         self._done.set()
         self._queue.put(_END)
 
