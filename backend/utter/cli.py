@@ -29,7 +29,7 @@ def serve(args: argparse.Namespace) -> int:
     # Connections still open when the grace runs out (listeners on /stream, say) are closed, so a
     # SIGTERM stops the process within its platform's stop timeout.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True,
-                forwarded_allow_ips="*", timeout_graceful_shutdown=settings.stop_grace_seconds)
+                forwarded_allow_ips=settings.trusted_proxies, timeout_graceful_shutdown=settings.stop_grace_seconds)
     return 0
 
 

@@ -18,6 +18,7 @@ from .config import Settings
 from .errors import install_error_handlers
 from .heap import freeze_long_lived
 from .limits import BodySizeLimit
+from .security import RequestGuard
 from .web import pages
 
 log = logging.getLogger("utter")
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestGuard, settings=settings)  # outermost: refuses before any body is read
     install_error_handlers(app)
     for router in (voices.router, generations.router, design.router, health.router, files.router, openai.router,
                    elevenlabs.router, pages.router):

@@ -91,8 +91,12 @@ async def text_to_speech_stream(voice_id: str, request: TextToSpeechRequest, ctx
     return await _speak(voice_id, request, output_format, ctx, http, whole=False)
 
 
-def _absolute(request: Request, url: str) -> str:
-    return url if "://" in url else str(request.base_url).rstrip("/") + url
+def _absolute(request: Request, ctx: AppContext, url: str) -> str:
+    """An absolute URL: on the configured public address, else on the one the request used (whose
+    Host the request guard has checked)."""
+    if "://" in url:
+        return url
+    return (ctx.settings.public_url or str(request.base_url)).rstrip("/") + url
 
 
 def _voice_json(voice: Voice, ctx: AppContext, request: Request) -> dict[str, Any]:
@@ -103,7 +107,7 @@ def _voice_json(voice: Voice, ctx: AppContext, request: Request) -> dict[str, An
         "category": "cloned",
         "labels": labels,
         "description": voice.description,
-        "preview_url": _absolute(request, ctx.storage.url(voice.reference_key)),
+        "preview_url": _absolute(request, ctx, ctx.storage.url(voice.reference_key)),
         "samples": [{"sample_id": str(voice.id), "file_name": voice.original_filename or "reference.wav",
                      "mime_type": "audio/wav", "duration_secs": round(voice.reference_seconds, 2)}],
         "settings": None,
