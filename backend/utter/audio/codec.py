@@ -24,6 +24,9 @@ OUTPUT_BITRATE = 128_000
 # LAME's own default quality setting (0 best, 9 fastest); "-q 2" measured 2.5 times the CPU time.
 LAME_QUALITY = 3
 
+# Sample rates a real recording has; others are refused before anything is decoded.
+MIN_SOURCE_RATE, MAX_SOURCE_RATE = 4000, 384000
+
 # Container names FFmpeg reports for the formats we accept; anything else that
 # happens to decode (e.g. a video file) is refused as unsupported.
 ACCEPTED_CONTAINERS = {
@@ -79,18 +82,19 @@ def decode(source: Path | bytes, *, target_rate: int = REFERENCE_SAMPLE_RATE, ma
         if not container.streams.audio:
             raise AudioError("audio_unreadable", "The file contains no audio track.")
         stream = container.streams.audio[0]
+        _check_rate(stream.codec_context.sample_rate)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
         pieces: list[np.ndarray] = []
-        total = 0
-        limit = None if max_seconds is None else int((max_seconds + 1) * target_rate)
+        decoded_seconds = 0.0
         try:
             for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    piece = out.to_ndarray().reshape(-1)
-                    pieces.append(piece)
-                    total += len(piece)
-                if limit is not None and total > limit:
+                # Counted before resampling, so a long or lying file is stopped before it is expanded.
+                _check_rate(frame.sample_rate)
+                decoded_seconds += frame.samples / frame.sample_rate
+                if max_seconds is not None and decoded_seconds > max_seconds + 1:
                     break
+                for out in resampler.resample(frame):
+                    pieces.append(out.to_ndarray().reshape(-1))
             else:
                 for out in resampler.resample(None):
                     pieces.append(out.to_ndarray().reshape(-1))
@@ -101,6 +105,14 @@ def decode(source: Path | bytes, *, target_rate: int = REFERENCE_SAMPLE_RATE, ma
     if samples.size == 0:
         raise AudioError("audio_unreadable", "The file contains no decodable audio.")
     return DecodedAudio(np.clip(samples, -1.0, 1.0), target_rate, fmt)
+
+
+def _check_rate(rate: int | None) -> None:
+    """Refuse a sample rate no recording has: a header claiming 1 Hz turns 8 KB into hours of audio
+    once resampled. (0: not known before decoding; each decoded frame says it.)"""
+    if rate and not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
+        raise AudioError("audio_unsupported_format", f"The audio's sample rate ({rate} Hz) is not one a recording "
+                                                     f"has; use {MIN_SOURCE_RATE}–{MAX_SOURCE_RATE} Hz.")
 
 
 def to_pcm16(samples: np.ndarray) -> bytes:

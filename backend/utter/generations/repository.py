@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from ..models import Generation, GenerationKind, GenerationStatus, utcnow
@@ -79,10 +79,26 @@ def held_by_other(session: Session, generation_id: uuid.UUID, worker_id: str) ->
 # --- writing what people ask for ---------------------------------------------------------------
 
 
-def add(session: Session, generations: list[Generation]) -> None:
-    """New rows, committed: the workers may take them from this moment on."""
+# Any constant: PostgreSQL advisory locks are named by a number.
+_ADMIT_LOCK = 0x5574746572  # "Utter"
+
+
+def admit(session: Session, generations: list[Generation], limit: int) -> bool:
+    """Queue new rows unless there would then be more than `limit` waiting; True when committed.
+
+    Atomic across processes, so concurrent requests cannot overfill the queue: on PostgreSQL
+    admissions take turns on an advisory lock; on SQLite the INSERT takes the database's write
+    lock, which the next admission waits for, and the count runs inside that transaction.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMIT_LOCK})
     session.add_all(generations)
+    session.flush()
+    if queued_count(session) > limit:
+        session.rollback()
+        return False
     session.commit()
+    return True
 
 
 def cancel(session: Session, generation_id: uuid.UUID) -> bool:

@@ -42,10 +42,9 @@ def admit(session: Session, ctx: AppContext, generations: list[Generation]) -> N
     """Put new generations in the queue (speech, previews, the compatible APIs' speech) and wake the
     workers; refuses all of them when they would not fit."""
     limit = ctx.settings.max_queue
-    if repository.queued_count(session) + len(generations) > limit:
+    if not repository.admit(session, generations, limit):
         raise UtterError(503, "queue_full", f"{limit} generations are already waiting. Try again in a minute.",
                          headers={"Retry-After": "30"})
-    repository.add(session, generations)
     ctx.wake.set()
 
 

@@ -20,6 +20,8 @@ from . import service
 
 # A quarter second of silence between samples, so one sample's last word does not run into the next.
 SAMPLE_GAP_SECONDS = 0.25
+# Samples one voice is made from: ElevenLabs takes up to 25.
+MAX_SAMPLE_FILES = 25
 
 
 @contextmanager
@@ -32,11 +34,13 @@ def saved_upload(upload: UploadFile) -> Iterator[Path]:
         yield path
 
 
-def decode_upload(path: Path, ctx: AppContext, what: str, field: str) -> codec.DecodedAudio:
+def decode_upload(path: Path, ctx: AppContext, what: str, field: str,
+                  max_seconds: float | None = None) -> codec.DecodedAudio:
+    """The upload decoded, no more than `max_seconds` of it (by default the longest reference)."""
     if path.stat().st_size == 0:
         raise UtterError(422, "audio_missing", f"{what} is empty.", field=field)
     try:
-        return codec.decode(path, max_seconds=ctx.settings.max_reference_seconds)
+        return codec.decode(path, max_seconds=ctx.settings.max_reference_seconds if max_seconds is None else max_seconds)
     except codec.AudioError as exc:
         raise UtterError(422, exc.code, f"{what}: {exc.message}", field=field) from exc
 
@@ -56,6 +60,9 @@ def clone_from_samples(session: Session, ctx: AppContext, *, name: str, samples:
     samples = [s for s in samples if s is not None and (s.filename or s.size)]
     if not samples:
         raise UtterError(422, "audio_missing", "Send at least one audio sample of the voice.", field="files")
+    if len(samples) > MAX_SAMPLE_FILES:
+        raise UtterError(422, "too_many_files", f"{len(samples)} samples were sent; a voice is made from at most "
+                                                f"{MAX_SAMPLE_FILES}.", field="files")
     if len(samples) == 1:
         voice = clone_upload(session, ctx, samples[0], name=name, language=language, description=description)
     else:
@@ -63,10 +70,21 @@ def clone_from_samples(session: Session, ctx: AppContext, *, name: str, samples:
             joined = Path(tmp) / "samples.wav"
             pieces: list[np.ndarray] = []
             gap = np.zeros(int(SAMPLE_GAP_SECONDS * codec.REFERENCE_SAMPLE_RATE), np.float32)
+            limit, total = ctx.settings.max_reference_seconds, 0.0
+            too_long = UtterError(422, "audio_too_long", f"The samples together are longer than the "
+                                                         f"{limit / 60:.0f}-minute limit; send fewer or shorter ones.",
+                                  field="files")
             for index, sample in enumerate(samples):
+                if total >= limit:
+                    raise too_long
                 with saved_upload(sample) as path:
+                    # Decoded only as far as the limit still allows: the samples together make one clip.
                     decoded = decode_upload(path, ctx, f"Sample {index + 1} ({sample.filename or 'unnamed'})",
-                                            "files")
+                                            "files", max_seconds=limit - total)
+                total += decoded.duration
+                if total > limit:
+                    raise too_long
+                total += SAMPLE_GAP_SECONDS
                 pieces += [decoded.samples, gap] if index < len(samples) - 1 else [decoded.samples]
             codec.write_wav(joined, np.concatenate(pieces), codec.REFERENCE_SAMPLE_RATE)
             filename = ", ".join(s.filename or "sample" for s in samples)
