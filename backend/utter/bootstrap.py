@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from . import scratch
 from .adapters.asr import Transcriber, build_transcriber
 from .adapters.storage import Storage, build_storage
 from .adapters.tts.base import SpeechEngine
@@ -29,6 +30,7 @@ def build_context(settings: Settings, *, engine: SpeechEngine | None = None, sto
     `transcripts=False` leaves speech recognition out (a worker process makes no voices). A
     transcriber passed in is still switched off by UTTER_ASR=off.
     """
+    scratch.sweep_dead()  # what a killed process left in the temporary folder
     if run_migrations:
         migrate(settings)
     db = make_engine(settings)

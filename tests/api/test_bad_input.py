@@ -132,7 +132,7 @@ def test_two_gigabyte_upload_is_refused_before_it_is_sent(server):
     url = urlparse(server.url)
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
         sock.sendall(
-            b"POST /api/clone HTTP/1.1\r\nHost: test\r\n"
+            b"POST /api/clone HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: multipart/form-data; boundary=xyz\r\n"
             b"Content-Length: 2147483648\r\n\r\n--xyz\r\n"
         )

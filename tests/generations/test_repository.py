@@ -146,10 +146,14 @@ def test_held_by_other(ctx):
 # --- what people ask for ---------------------------------------------------------------------
 
 
-def test_added_rows_are_committed_for_the_workers(ctx):
+def test_admitted_rows_are_committed_for_the_workers_up_to_the_limit(ctx):
     rows = [Generation(voice_name="Ada", text="One."), Generation(voice_name="Ada", text="Two.")]
-    call(ctx, repository.add, rows)
+    assert call(ctx, repository.admit, rows, 2) is True
     assert call(ctx, repository.queued_count) == 2  # seen from another session
+    # One more would make three waiting: refused, and nothing of it is kept.
+    assert call(ctx, repository.admit, [Generation(voice_name="Ada", text="Three.")], 2) is False
+    assert call(ctx, repository.queued_count) == 2
+    assert call(ctx, repository.admit, [Generation(voice_name="Ada", text="Four.")], 3) is True
 
 
 def test_cancel_stops_live_tasks_only(ctx):

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from ..context import AppContext
+from ..database import session_scope
 from ..errors import ErrorResponse, UtterError
 from ..models import VoiceSource
 from ..validation import parse_id
@@ -19,9 +21,8 @@ router = APIRouter(prefix="/api", tags=["voices"], responses={422: {"model": Err
 
 @router.post("/clone", status_code=201, response_model=VoicePublic,
              responses={413: {"model": ErrorResponse}})
-def clone_voice(
+async def clone_voice(
     ctx: ContextDep,
-    session: SessionDep,
     audio: Annotated[UploadFile | None, File(description="WAV, MP3, M4A, WebM or Ogg; 10 s – 5 min; ≤ 50 MB")] = None,
     name: Annotated[str | None, Form(description="A name for the voice")] = None,
     transcript: Annotated[str | None, Form(description="The exact words spoken in the clip (improves cloning)")] = None,
@@ -38,7 +39,13 @@ def clone_voice(
     if audio is None or not audio.filename and audio.size == 0:
         raise UtterError(422, "audio_missing", "Choose an audio file (or record one) for the voice.", field="audio")
     kind = VoiceSource.RECORDED if source == VoiceSource.RECORDED else VoiceSource.UPLOADED
-    voice = clone_upload(session, ctx, audio, name=name, transcript=transcript, language=language, source=kind)
+
+    def clone() -> uuid.UUID:
+        with session_scope(ctx.sessions) as session:
+            return clone_upload(session, ctx, audio, name=name, transcript=transcript, language=language,
+                                source=kind).id
+
+    voice = await service.settled(ctx, await run_in_threadpool(clone))
     return service.to_public(voice, ctx.storage)
 
 

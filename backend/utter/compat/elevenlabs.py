@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..api.deps import ContextDep, SessionDep
 from ..context import AppContext
+from ..database import session_scope
 from ..errors import UtterError
 from ..generations import service as generations
 from ..models import Generation, GenerationStatus, Voice
@@ -158,7 +159,7 @@ def delete_voice(voice_id: str, ctx: ContextDep, session: SessionDep) -> dict[st
 
 
 @router.post("/v1/voices/add")
-def add_voice(ctx: ContextDep, session: SessionDep, name: Annotated[str, Form()],
+async def add_voice(ctx: ContextDep, name: Annotated[str, Form()],
               files: Annotated[list[UploadFile], File(description="One or more samples of the voice")],
               description: Annotated[str | None, Form()] = None,
               labels: Annotated[str | None, Form(description="JSON object; the SDK sends 'null' for none")] = None,
@@ -170,8 +171,13 @@ def add_voice(ctx: ContextDep, session: SessionDep, name: Annotated[str, Form()]
     not applied (the reference check reports noise instead).
     """
     language = _label_language(labels)
-    voice = clone_from_samples(session, ctx, name=name, samples=files, description=description or None,
-                               language=language)
+
+    def clone() -> uuid.UUID:
+        with session_scope(ctx.sessions) as session:
+            return clone_from_samples(session, ctx, name=name, samples=files, description=description or None,
+                                      language=language).id
+
+    voice = await voices.settled(ctx, await run_in_threadpool(clone))
     return {"voice_id": str(voice.id), "requires_verification": False}
 
 

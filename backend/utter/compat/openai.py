@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..api.deps import ContextDep, SessionDep
+from ..database import session_scope
 from ..errors import UtterError
 from ..languages import LANGUAGE_NAMES
 from ..models import VoiceConsent
@@ -126,7 +128,7 @@ def remove_consent(consent_id: str, ctx: ContextDep, session: SessionDep) -> dic
 
 
 @router.post("/voices")
-def create_voice(ctx: ContextDep, session: SessionDep, name: Annotated[str, Form()],
+async def create_voice(ctx: ContextDep, name: Annotated[str, Form()],
                  consent: Annotated[str | None, Form()] = None,
                  audio_sample: Annotated[UploadFile | None, File()] = None,
                  type: Annotated[str | None, Form()] = None) -> dict[str, Any]:
@@ -140,10 +142,15 @@ def create_voice(ctx: ContextDep, session: SessionDep, name: Annotated[str, Form
                          field="consent")
     if audio_sample is None:
         raise UtterError(422, "audio_missing", "Send the voice's audio_sample.", field="audio_sample")
-    record = consents.get_consent(session, consent)
-    base = record.language.split("-")[0].lower()
-    voice = clone_from_samples(session, ctx, name=name, samples=[audio_sample], consent=record,
-                               language=base if base in LANGUAGE_NAMES else None)
+
+    def clone() -> uuid.UUID:
+        with session_scope(ctx.sessions) as session:
+            record = consents.get_consent(session, consent)
+            base = record.language.split("-")[0].lower()
+            return clone_from_samples(session, ctx, name=name, samples=[audio_sample], consent=record,
+                                      language=base if base in LANGUAGE_NAMES else None).id
+
+    voice = await voices.settled(ctx, await run_in_threadpool(clone))
     return {"id": str(voice.id), "object": "audio.voice", "name": voice.name,
             "created_at": int(voice.created_at.timestamp()), "type": "audio_sample"}
 

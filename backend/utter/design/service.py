@@ -7,12 +7,12 @@ same workers, leases, retries and crash recovery as speech; the history leaves t
 from __future__ import annotations
 
 import logging
-import tempfile
 import uuid
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from .. import scratch
 from ..adapters.storage import ObjectMissing, generated_key, preview_key, reference_key
 from ..audio import codec
 from ..context import AppContext
@@ -133,7 +133,7 @@ def save_preview(session: Session, ctx: AppContext, preview_id: str, request: Sa
                   transcript_source=TranscriptSource.TYPED, transcription=None, language=preview.language,
                   source=VoiceSource.DESIGNED, description=preview.description, original_format="wav")
     voice.reference_key = reference_key(str(voice.id))
-    with tempfile.TemporaryDirectory(prefix="utter-design-") as tmp:
+    with scratch.folder("design") as tmp:
         wav = Path(tmp) / "preview.wav"
         try:
             ctx.storage.download(preview_key(str(preview.id)), wav)

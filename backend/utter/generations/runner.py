@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import scratch
 from ..adapters.storage import ObjectMissing, StorageError
 from ..adapters.tts.base import EngineError
 from ..context import AppContext
@@ -218,7 +218,7 @@ class Runner:
             return
         handler = self.handlers[generation.kind]
         engine_name = ctx.engine.info.name
-        with tempfile.TemporaryDirectory(prefix="utter-gen-") as workdir, \
+        with scratch.folder("gen") as workdir, \
                 Task(ctx, generation, worker_id or self.worker_id) as task:
             try:
                 outcome = handler(task, Path(workdir))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import scratch
 from ..audio import codec
 from ..context import AppContext
 from ..errors import UtterError
@@ -34,7 +34,7 @@ def create_consent(session: Session, ctx: AppContext, *, name: str, language: st
     consent.recording_key = f"consents/{consent.id}.wav"
     with saved_upload(recording) as path:
         decoded = decode_upload(path, ctx, "The consent recording", "recording")
-        with tempfile.TemporaryDirectory(prefix="utter-consent-") as tmp:
+        with scratch.folder("consent") as tmp:
             wav = Path(tmp) / "consent.wav"
             codec.write_wav(wav, decoded.samples, decoded.sample_rate)
             ctx.storage.put_file(consent.recording_key, wav, "audio/wav")

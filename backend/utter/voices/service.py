@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from .. import scratch
 from ..adapters.asr import Transcript
 from ..adapters.storage import Storage, prompt_prefix, reference_key
 from ..audio import codec as audio
@@ -124,12 +125,15 @@ def create_voice(session: Session, ctx: AppContext, *, name: str, upload: Path, 
     """Validate, check, trim and store a reference clip, record the voice, then transcribe it.
 
     A typed transcript wins over the automatic one; the recogniser still runs, to say how
-    well the typed words match the clip. The clone waits up to `asr_wait_seconds` for the
-    transcript, then answers with the voice still "transcribing" (see voices.transcription).
+    well the typed words match the clip; `settled` waits for the transcript (see
+    voices.transcription).
     The file is stored before the row is committed; if anything after that fails the file
     is removed again, so a failed clone leaves neither file nor row.
     """
     settings, storage, transcriptions = ctx.settings, ctx.storage, ctx.transcriptions
+    if transcriptions is not None and not transcriptions.has_room():
+        raise UtterError(503, "queue_full", "Many recordings are waiting to be transcribed. Try again in a minute.",
+                         headers={"Retry-After": "30"})
     name = clean_name(name)
     transcript = clean_transcript(transcript)
     language = clean_language(language)
@@ -145,7 +149,7 @@ def create_voice(session: Session, ctx: AppContext, *, name: str, upload: Path, 
         original_filename=(Path(filename).name[:255] if filename else None), original_format=decoded.format,
     )
     voice.reference_key = reference_key(str(voice.id))
-    with tempfile.TemporaryDirectory(prefix="utter-ref-") as tmp:
+    with scratch.folder("ref") as tmp:
         normalised = Path(tmp) / "reference.wav"
         audio.write_wav(normalised, samples, decoded.sample_rate)
         storage.put_file(voice.reference_key, normalised, "audio/wav")
@@ -158,16 +162,25 @@ def create_voice(session: Session, ctx: AppContext, *, name: str, upload: Path, 
         raise
     log.info("voice.created id=%s seconds=%.1f format=%s", voice.id, voice.reference_seconds, decoded.format)
     if transcriptions is not None:
-        finished = transcriptions.submit(voice.id, samples, decoded.sample_rate, language)
-        try:
-            finished.result(timeout=settings.asr_wait_seconds)
-        except TimeoutError:
-            log.info("voice.transcribing_in_background id=%s seconds=%.1f", voice.id, voice.reference_seconds)
-        except Exception:  # noqa: BLE001 - the voice is saved; the next start retries its transcription
-            log.exception("voice.transcript_not_saved id=%s", voice.id)
-        else:
-            session.refresh(voice)
+        transcriptions.submit(voice.id, language)
     return voice
+
+
+async def settled(ctx: AppContext, voice_id: uuid.UUID) -> Voice:
+    """The voice once its transcript is in, or after `asr_wait_seconds` with it still "transcribing".
+
+    Waits on the event loop: a clone of a long clip holds no request thread while Whisper works.
+    """
+    if ctx.transcriptions is not None:
+        await ctx.transcriptions.settled(voice_id, ctx.settings.asr_wait_seconds)
+
+    def reload() -> Voice:
+        with ctx.sessions() as session:
+            voice = get_voice(session, voice_id)
+            session.expunge(voice)
+            return voice
+
+    return await run_in_threadpool(reload)
 
 
 def apply_heard(voice: Voice, heard: Transcript | None, storage: Storage) -> None:

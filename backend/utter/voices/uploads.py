@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 from fastapi import UploadFile
 from sqlalchemy.orm import Session
 
+from .. import scratch
 from ..audio import codec
 from ..context import AppContext
 from ..errors import UtterError
@@ -27,7 +27,7 @@ MAX_SAMPLE_FILES = 25
 @contextmanager
 def saved_upload(upload: UploadFile) -> Iterator[Path]:
     """The uploaded file on disk, for as long as the block runs."""
-    with tempfile.TemporaryDirectory(prefix="utter-upload-") as tmp:
+    with scratch.folder("upload") as tmp:
         path = Path(tmp) / "upload"
         with open(path, "wb") as out:
             shutil.copyfileobj(upload.file, out, 1024 * 1024)
@@ -66,7 +66,7 @@ def clone_from_samples(session: Session, ctx: AppContext, *, name: str, samples:
     if len(samples) == 1:
         voice = clone_upload(session, ctx, samples[0], name=name, language=language, description=description)
     else:
-        with tempfile.TemporaryDirectory(prefix="utter-samples-") as tmp:
+        with scratch.folder("samples") as tmp:
             joined = Path(tmp) / "samples.wav"
             pieces: list[np.ndarray] = []
             gap = np.zeros(int(SAMPLE_GAP_SECONDS * codec.REFERENCE_SAMPLE_RATE), np.float32)

@@ -81,7 +81,16 @@ class LocalStorage:
         return self.path_for(key).is_file()
 
     def delete(self, key: str) -> None:
-        self.path_for(key).unlink(missing_ok=True)
+        path = self.path_for(key)
+        path.unlink(missing_ok=True)
+        # Folders a key lived in go when they are left empty (a finished generation's stream segments).
+        for folder in path.parents:
+            if folder == self.root or not folder.is_relative_to(self.root):
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone)
+                break
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self.root / prefix if prefix else self.root
