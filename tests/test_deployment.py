@@ -106,8 +106,9 @@ def test_the_images_start_and_health_commands_work(tmp_path):
     """Run the CMD and HEALTHCHECK exactly as the image would, with PORT set as Railway sets it."""
     final = dict(final_stage())
     port = free_port()
+    # A server on 0.0.0.0 needs an access key (or UTTER_OPEN_ACCESS): the operator gives one, as deploy.md says.
     env = {**os.environ, "PORT": str(port), "UTTER_DATA_DIR": str(tmp_path), "UTTER_ENGINE": "piper",
-           "DATABASE_URL": ""}
+           "DATABASE_URL": "", "UTTER_API_KEY": "an-operator-key"}
     # The image's PATH has the venv's bin first; here the test venv's does.
     env["PATH"] = str(Path(os.sys.executable).parent) + os.pathsep + env["PATH"]
     server = subprocess.Popen(json.loads(final["CMD"]), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
@@ -137,7 +138,8 @@ def test_compose_brings_up_postgres_15_and_the_app_wired_to_it():
     assert url == f"postgresql+psycopg://postgres:{db_env['POSTGRES_PASSWORD']}@db:5432/{db_env['POSTGRES_DB']}"
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
     assert "uploads:/data" in app["volumes"] and "uploads" in compose["volumes"]
-    assert app["ports"] == ["8000:8000"]
+    # Open without a key, so published on this machine's loopback only (the server refuses otherwise).
+    assert app["ports"] == ["127.0.0.1:8000:8000"] and app["environment"]["UTTER_OPEN_ACCESS"].endswith("true}")
     for name in ("app", "worker"):
         unknown = set(services[name]["environment"]) - known_variables() - {"PORT"}
         assert not unknown, f"{name} sets variables Utter does not read: {unknown}"

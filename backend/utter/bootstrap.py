@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from . import scratch
+from .access.keys import AccessKeys
 from .adapters.asr import Transcriber, build_transcriber
 from .adapters.storage import Storage, build_storage
 from .adapters.tts.base import SpeechEngine
@@ -40,7 +41,7 @@ def build_context(settings: Settings, *, engine: SpeechEngine | None = None, sto
     if transcripts and settings.asr != AsrChoice.OFF:
         recogniser = transcriber or build_transcriber(settings)
     return AppContext(settings=settings, db=db, sessions=sessions, storage=store,
-                      engine=engine or build_engine(settings),
+                      engine=engine or build_engine(settings), access=AccessKeys(sessions, settings.api_key),
                       transcriptions=Transcriptions(recogniser, sessions, store) if recogniser else None)
 
 

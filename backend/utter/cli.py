@@ -23,6 +23,10 @@ def serve(args: argparse.Namespace) -> int:
 
     keep_heap_flat()
     settings = _settings()
+    refusal = _exposure_refusal(settings, args.host)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     app = create_app(settings)
     shown_host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1", "::") else args.host
     print(f"Utter is starting: open http://{shown_host}:{args.port}/  (API docs at /docs)", flush=True)
@@ -30,6 +34,62 @@ def serve(args: argparse.Namespace) -> int:
     # SIGTERM stops the process within its platform's stop timeout.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True,
                 forwarded_allow_ips=settings.trusted_proxies, timeout_graceful_shutdown=settings.stop_grace_seconds)
+    return 0
+
+
+LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+
+
+def _exposure_refusal(settings, host: str) -> str | None:
+    """Why `serve` must not start: listening beyond this machine with no access key (and nobody said so)."""
+    if host in LOOPBACK_ADDRESSES or host.startswith("127.") or settings.open_access:
+        return None
+    from .access.keys import AccessKeys
+    from .database import make_engine, make_sessionmaker, migrate
+
+    migrate(settings)
+    db = make_engine(settings)
+    try:
+        if AccessKeys(make_sessionmaker(db), settings.api_key).required():
+            return None
+    finally:
+        db.dispose()
+    return (f"Refusing to serve on {host} with no access key: anyone who can reach this machine could use the "
+            "studio. Make a key with `utter keys create NAME` (or set UTTER_API_KEY), or set UTTER_OPEN_ACCESS=1 "
+            "to serve it open on purpose (say, behind your own proxy that checks who comes in).")
+
+
+def keys(args: argparse.Namespace) -> int:
+    """Make, list and revoke access keys."""
+    from .access.keys import AccessKeys
+    from .database import make_engine, make_sessionmaker, migrate
+    from .errors import UtterError
+
+    settings = _settings()
+    migrate(settings)
+    db = make_engine(settings)
+    access = AccessKeys(make_sessionmaker(db), settings.api_key)
+    try:
+        if args.action == "create":
+            row, key = access.create(" ".join(args.name))
+            print(key)
+            print(f"Made key {row.prefix}… ({row.name}). It is shown this once: copy it now. From now on every "
+                  "request to this Utter needs a key.", file=sys.stderr)
+        elif args.action == "list":
+            rows = access.list()
+            for row in rows:
+                state = "revoked" if row.revoked_at else "active"
+                print(f"{row.id}  {row.prefix}…  {state:<7}  {row.created_at:%Y-%m-%d %H:%M}  {row.name}")
+            if not rows:
+                print("No access keys: the studio is open to anyone who can reach it.", file=sys.stderr)
+        else:
+            row = access.revoke(args.name[0])
+            print(f"Revoked {row.prefix}… ({row.name}).")
+    except UtterError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
     return 0
 
 
@@ -93,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None,
                    help="generation threads (default: as many generations as the engine serves at once)")
     p.set_defaults(func=worker)
+
+    p = commands.add_parser("keys", help="Make, list and revoke access keys")
+    p.add_argument("action", choices=["create", "list", "revoke"])
+    p.add_argument("name", nargs="*", help="create: who or what uses the key; revoke: its id or prefix")
+    p.set_defaults(func=keys)
 
     p = commands.add_parser("migrate", help="Apply database migrations")
     p.add_argument("revision", nargs="?", default="head")

@@ -106,8 +106,12 @@ class Settings(BaseSettings):
                                "names and the public URL's host always work")
     trusted_proxies: str = Field("127.0.0.1", description="Proxies whose X-Forwarded-* headers are believed "
                                  "(comma-separated addresses, or \"*\" behind a platform's proxy)")
-    api_key: str = Field("", description="When set, the OpenAI- and ElevenLabs-compatible routes require this key "
-                                         "(Authorization: Bearer, or xi-api-key); empty accepts any key")
+    api_key: str = Field("", description="An access key given in the environment (beside those `utter keys create` "
+                                         "makes): when any exists, every request needs one")
+    open_access: bool = Field(False, description="Let `utter serve` listen on a non-loopback address with no access "
+                                                 "key (anyone who reaches it can use it)")
+    rate_limit_per_minute: int = Field(600, ge=0, description="Requests a minute each access key may make "
+                                                             "(0: no limit)")
 
     @field_validator("database_url")
     @classmethod

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from .access.keys import AccessKeys
 from .adapters.storage import Storage
 from .adapters.tts.base import SpeechEngine
 from .config import Settings
@@ -54,6 +55,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     storage: Storage
     engine: SpeechEngine
+    access: AccessKeys
     transcriptions: Transcriptions | None = None  # None: no speech recognition (off or not installed)
     # Set when a task is submitted so idle worker threads wake at once instead of at their next poll.
     wake: threading.Event = field(default_factory=threading.Event)

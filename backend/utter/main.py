@@ -19,6 +19,8 @@ from .errors import install_error_handlers
 from .heap import freeze_long_lived
 from .limits import BodySizeLimit
 from .security import RequestGuard
+from .access.gate import AccessGate
+from .access import routes as access
 from .web import pages
 
 log = logging.getLogger("utter")
@@ -64,10 +66,11 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(AccessGate, rate_limit_per_minute=settings.rate_limit_per_minute)
     app.add_middleware(RequestGuard, settings=settings)  # outermost: refuses before any body is read
     install_error_handlers(app)
-    for router in (voices.router, generations.router, design.router, health.router, files.router, openai.router,
-                   elevenlabs.router, pages.router):
+    for router in (voices.router, generations.router, design.router, health.router, files.router, access.router,
+                   openai.router, elevenlabs.router, pages.router):
         app.include_router(router)
     pages.mount_static(app)
     return app

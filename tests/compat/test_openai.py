@@ -230,7 +230,7 @@ def test_access_key_and_full_queue(make_server, speech_clips):
     client = sdk(server, key="s3cret")
     assert list(client.audio.voice_consents.list()) == []
 
-    with server.client() as http:
+    with server.client(headers={"Authorization": "Bearer s3cret"}) as http:
         voice = upload_voice(http, speech_clips["wav"])
     with pytest.raises(openai.RateLimitError) as full:
         client.audio.speech.create(model="tts-1", voice=voice["id"], input=TEXT)

@@ -14,6 +14,7 @@ import pytest
 
 from utter.adapters.storage.local import LocalStorage
 from utter.config import Settings
+from utter.access.keys import AccessKeys
 from utter.context import AppContext
 from sqlalchemy import create_engine
 
@@ -76,8 +77,9 @@ def make_ctx(empty_database_url, tmp_path):
         values.update(overrides)
         settings = Settings(**values)
         db = make_engine(settings)
-        ctx = AppContext(settings=settings, db=db, sessions=make_sessionmaker(db),
-                         storage=LocalStorage(tmp_path / "uploads"), engine=NamedEngine())
+        sessions = make_sessionmaker(db)
+        ctx = AppContext(settings=settings, db=db, sessions=sessions, storage=LocalStorage(tmp_path / "uploads"),
+                         engine=NamedEngine(), access=AccessKeys(sessions))
         contexts.append(ctx)
         return ctx
 

@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
@@ -27,13 +27,11 @@ from ..validation import check_speed
 from ..voices import service as voices
 from ..voices.uploads import clone_from_samples
 from . import speech
-from .auth import require_elevenlabs_key
 from .errors import ElevenLabsRoute
 from ..audio.transcode import OutputFormat, finish_wav
 from .formats import ELEVENLABS_DEFAULT, ELEVENLABS_FORMATS, elevenlabs_format
 
-router = APIRouter(tags=["elevenlabs-compatible"], route_class=ElevenLabsRoute,
-                   dependencies=[Depends(require_elevenlabs_key)])
+router = APIRouter(tags=["elevenlabs-compatible"], route_class=ElevenLabsRoute)
 
 MODEL_ID = "utter"
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -27,12 +27,10 @@ from ..voices import consents
 from ..voices import service as voices
 from ..voices.uploads import clone_from_samples
 from . import speech
-from .auth import require_openai_key
 from .errors import OpenAIRoute
 from .formats import OPENAI_FORMATS
 
-router = APIRouter(prefix="/v1/audio", tags=["openai-compatible"], route_class=OpenAIRoute,
-                   dependencies=[Depends(require_openai_key)])
+router = APIRouter(prefix="/v1/audio", tags=["openai-compatible"], route_class=OpenAIRoute)
 
 
 class VoiceRef(BaseModel):

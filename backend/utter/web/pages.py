@@ -54,7 +54,7 @@ def content_security_policy(settings: Settings) -> str:
             "base-uri 'self'; frame-ancestors 'none'")
 
 
-def _render(request: Request, template: str, page: str, title: str, **extra) -> HTMLResponse:
+def render_page(request: Request, template: str, page: str, title: str, **extra) -> HTMLResponse:
     ctx = request.app.state.ctx
     settings = ctx.settings
     engine = engine_summary(ctx)
@@ -68,6 +68,7 @@ def _render(request: Request, template: str, page: str, title: str, **extra) -> 
         "all_languages": [{"code": code, "name": name} for code, name in LANGUAGE_NAMES.items()],
         "upload_extensions": UPLOAD_EXTENSIONS,
         "upload_formats": UPLOAD_FORMATS,
+        "keys_required": ctx.access.required(),
         **extra,
     })
     response.headers["Content-Security-Policy"] = content_security_policy(settings)
@@ -78,32 +79,32 @@ def _render(request: Request, template: str, page: str, title: str, **extra) -> 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
-    return _render(request, "index.html", "home", "Utter — your own voice studio")
+    return render_page(request, "index.html", "home", "Utter — your own voice studio")
 
 
 @router.get("/clone", response_class=HTMLResponse)
 def clone(request: Request) -> HTMLResponse:
-    return _render(request, "clone.html", "clone", "Clone a voice")
+    return render_page(request, "clone.html", "clone", "Clone a voice")
 
 
 @router.get("/generate", response_class=HTMLResponse)
 def generate(request: Request) -> HTMLResponse:
-    return _render(request, "generate.html", "generate", "Generate speech")
+    return render_page(request, "generate.html", "generate", "Generate speech")
 
 
 @router.get("/voices", response_class=HTMLResponse)
 def voices(request: Request) -> HTMLResponse:
-    return _render(request, "voices.html", "voices", "Your voices")
+    return render_page(request, "voices.html", "voices", "Your voices")
 
 
 @router.get("/history", response_class=HTMLResponse)
 def history(request: Request) -> HTMLResponse:
-    return _render(request, "history.html", "history", "History")
+    return render_page(request, "history.html", "history", "History")
 
 
 @router.get("/design", response_class=HTMLResponse)
 def design(request: Request) -> HTMLResponse:
-    return _render(request, "design.html", "design", "Design a voice", design={
+    return render_page(request, "design.html", "design", "Design a voice", design={
         "text": design_service.DEFAULT_PREVIEW_TEXT, "max_description": design_service.MAX_DESCRIPTION_CHARS,
         "max_text": design_service.MAX_PREVIEW_CHARS, "max_candidates": design_service.MAX_CANDIDATES,
         "unsupported": design_service.unsupported_message(request.app.state.ctx),

@@ -1,0 +1,1 @@
+"""Access to a studio people expose: keys, signing in with one, and the gate every request passes."""
