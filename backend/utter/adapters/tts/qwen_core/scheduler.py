@@ -15,12 +15,14 @@ stream ends (EOS, its max_new_tokens, or the cache's end).
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import queue
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -132,6 +134,8 @@ class Stream:
         self._queue.put(piece)
 
     def _finish(self, reason: str, codes: torch.Tensor | None, error: BaseException | None = None) -> None:
+        if self._done.is_set():  # ended already (its codec failed before the scheduler retired it)
+            return
         self.codes = codes
         self.finish_reason = reason
         self.error = error
@@ -296,6 +300,13 @@ class QwenCore:
         self.batch_sizes: collections.Counter = collections.Counter()  # steps per batch size
         self.seconds: collections.Counter = collections.Counter()  # wall time in prefill / step / codec
         self._cpu_threads = int(cpu_threads) if cpu_threads and self.device.type == "cpu" else None
+        # On a CPU with a core to spare, the codec decodes the last frames in a thread of its own while
+        # the next frames are stepped (on CUDA the kernels already run beside the Python that queues
+        # them). Its jobs run in order, so a stream's pieces, and then its end, arrive in order.
+        self._codec_lock = threading.Lock()  # one decode (or priming) at a time through the codec's modules
+        self._codec_worker = (ThreadPoolExecutor(1, thread_name_prefix=f"{name}-codec",
+                                                 initializer=torch.set_num_threads, initargs=(1,))
+                              if self.device.type == "cpu" and (os.cpu_count() or 1) >= 2 else None)
         self._threads_set = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         previous = torch.get_num_threads()
@@ -429,6 +440,15 @@ class QwenCore:
                 self._fail_all(exc)
                 return
         self._fail_all(RuntimeError("QwenCore closed"))
+        if self._codec_worker is not None:
+            self._codec_worker.shutdown(wait=True)
+
+    def _in_order(self, work) -> None:
+        """Run codec work, and what must follow it, in order: in the codec thread when there is one."""
+        if self._codec_worker is None:
+            work()
+        else:
+            self._codec_worker.submit(work)
 
     def _drain(self, block: bool) -> bool:
         """Take commands from the inbox; False once closing."""
@@ -448,7 +468,7 @@ class QwenCore:
 
     def _fail_all(self, error: BaseException) -> None:
         for slot in self._slots:
-            slot.stream._finish("error", self._codes(slot), error)
+            self._in_order(functools.partial(slot.stream._finish, "error", self._codes(slot), error))
         self._slots.clear()
         while self._waiting:
             self._waiting.popleft().stream._finish("error", None, error)
@@ -526,7 +546,8 @@ class QwenCore:
         if state is None:
             started = time.perf_counter()
             state = self.codec.new_state()
-            self.codec.decode([state], codes[None])
+            with self._codec_lock:
+                self.codec.decode([state], codes[None])
             self.seconds["codec_priming"] += time.perf_counter() - started
             self._primed[key] = state
             while len(self._primed) > self._prime_cache_size:
@@ -578,13 +599,26 @@ class QwenCore:
             if slot.finish or tick or (slot.decoded == 0 and pending >= self.first_frames):
                 groups[pending].append(slot)
         for pending, slots in groups.items():
-            started = time.perf_counter()
             codes = torch.stack([torch.stack(s.frames[s.decoded:]) for s in slots]).to(self.codec.device)
-            audio = self.codec.decode([s.codec for s in slots], codes).cpu().numpy()
-            self.seconds["codec"] += time.perf_counter() - started
-            for slot, piece in zip(slots, audio):
+            for slot in slots:
                 slot.decoded += pending
-                slot.stream._put(np.ascontiguousarray(piece, dtype=np.float32))
+            self._in_order(functools.partial(self._decode, [s.codec for s in slots], [s.stream for s in slots], codes))
+
+    def _decode(self, states: list[CodecState], streams: list[Stream], codes: torch.Tensor) -> None:
+        started = time.perf_counter()
+        try:
+            with self._codec_lock, torch.no_grad():
+                audio = self.codec.decode(states, codes).cpu().numpy()
+        except Exception as exc:  # noqa: BLE001 - these streams fail; the others go on
+            log.exception("QwenCore codec failed")
+            for stream in streams:
+                stream._finish("error", None, exc)
+            return
+        finally:
+            self.seconds["codec"] += time.perf_counter() - started
+        for stream, piece in zip(streams, audio):
+            if not stream.done():
+                stream._put(np.ascontiguousarray(piece, dtype=np.float32))
 
     def _retire(self) -> None:
         """End finished streams and free their rows, keeping active rows packed at 0..n-1."""
@@ -593,7 +627,7 @@ class QwenCore:
             slot = self._slots[row]
             if not slot.finish:
                 continue
-            slot.stream._finish(slot.finish, self._codes(slot))
+            self._in_order(functools.partial(slot.stream._finish, slot.finish, self._codes(slot)))
             last = len(self._slots) - 1
             if row != last:
                 moved = self._slots[last]
