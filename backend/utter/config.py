@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
+
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -73,6 +75,9 @@ class Settings(BaseSettings):
     qwen_cpu_threads: int = Field(0, ge=0, description="On a CPU: threads of the decoding thread; 0 = automatic")
     qwen_cpu_max_rtf: float = Field(3.0, gt=0, description="auto picks Qwen3-TTS on a CPU only when it is expected "
                                     "to take at most this many seconds per second of speech")
+    text_normalization: Literal["auto", "always", "off"] = Field(
+        "auto", description="Numbers, money, dates and abbreviations in words before speaking (English): auto = for "
+        "engines that read them literally (Piper), always, or off")
     models_dir: Path | None = Field(None, description="Where `utter download-models` puts weights")
     modal_token_id: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_ID"))
     modal_token_secret: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_SECRET"))

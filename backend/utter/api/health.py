@@ -5,6 +5,7 @@ from dataclasses import asdict
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from ..audio import spoken_text
 from ..database import check_database
 from ..languages import LANGUAGE_NAMES
 from .deps import ContextDep
@@ -17,7 +18,9 @@ def engine_summary(ctx) -> dict:
     caps = asdict(info.capabilities)
     caps["languages"] = [{"code": c, "name": LANGUAGE_NAMES.get(c, c)} for c in info.capabilities.languages]
     return {"name": info.name, "label": info.label, "reason": info.reason, "capabilities": caps,
-            "details": info.details, "expected_speed": ctx.engine.expected_speed()}
+            "details": info.details, "expected_speed": ctx.engine.expected_speed(),
+            "text_normalization": spoken_text.status(ctx.settings.text_normalization,
+                                                     info.capabilities.needs_spoken_text)}
 
 
 @router.get("/health")

@@ -6,6 +6,7 @@ from contextlib import closing
 from pathlib import Path
 
 from ..adapters.tts.base import SpeechRequest, VoiceReference
+from ..audio import spoken_text
 from ..audio.text import chunk_text
 from ..models import Voice
 from .chunked_output import ChunkedOutput, split_speed
@@ -29,7 +30,10 @@ def speak(task: Task, workdir: Path) -> Outcome:
     chunks = chunk_text(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
     engine_speed, stretch = split_speed(generation.speed or 1.0, caps)
     reference = _reference(task, voice, workdir) if caps.can_clone else None
-    request = SpeechRequest(chunks=tuple(chunks), language=generation.language, voice=reference, speed=engine_speed)
+    # The stored text stays as typed; the engine may be given it in words ("$45" -> "forty five dollars").
+    words = spoken_text.for_generation(ctx.settings.text_normalization, caps.needs_spoken_text, generation.language)
+    said = spoken_text.SpokenChunks(chunks, words) if words else tuple(chunks)
+    request = SpeechRequest(chunks=said, language=generation.language, voice=reference, speed=engine_speed)
     mp3 = workdir / "speech.mp3"
     task.progress(0, len(chunks))
     output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(chunks), stretch=stretch,

@@ -8,7 +8,7 @@ product never pretends: an engine that cannot clone says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -28,6 +28,8 @@ class Capabilities:
     controls_speed: bool = False
     # Generations it serves at once to advantage (batched on a GPU): the runner's threads by default.
     max_concurrent: int = 1
+    # It reads "$45" or "Dr. Okafor" literally, so it is given text in words (audio/spoken_text.py).
+    needs_spoken_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class EngineTask(Protocol):
 class SpeechRequest:
     """A whole text to speak, already split into the chunks the engine takes one at a time."""
 
-    chunks: tuple[str, ...]
+    chunks: Sequence[str]  # a tuple, or SpokenChunks turning each into words when it is asked for
     language: str  # a key of languages.LANGUAGE_NAMES
     voice: VoiceReference | None = None
     speed: float = 1.0  # honoured only by an engine whose capabilities say controls_speed
