@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     text_normalization: Literal["auto", "always", "off"] = Field(
         "auto", description="Numbers, money, dates and abbreviations in words before speaking (English): auto = for "
         "engines that read them literally (Piper), always, or off")
+    heard_back: Literal["auto", "on", "off"] = Field(
+        "auto", description="Each part of a generation transcribed and compared with its text, and spoken again "
+        "when it went wrong: auto = for engines that can (Qwen3-TTS, in-process and on Modal), on, or off")
     models_dir: Path | None = Field(None, description="Where `utter download-models` puts weights")
     modal_token_id: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_ID"))
     modal_token_secret: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_SECRET"))

@@ -125,6 +125,8 @@ class Generation(Base):
     # Speaking rate asked for (1.0 normal); None on rows made before it existed.
     speed: Mapped[float | None] = mapped_column(Float)
     voice_cloned: Mapped[bool | None] = mapped_column()
+    # Each part heard back: word error, length against the text's, takes, passed (generations/heard_back.py).
+    checks: Mapped[dict | None] = mapped_column(JSON)
     # Task bookkeeping: which process holds it, until when, how often it was tried.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(128))

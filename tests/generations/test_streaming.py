@@ -51,6 +51,10 @@ def test_first_chunk_streams_while_the_rest_is_spoken(make_server, piper_engine,
     assert done["status"] == "done" and done["chunks_done"] == 3
     # The stream is byte for byte the final file: nothing lost or repeated at the hand-over.
     assert b"".join(received) == final
+    # The segments go once the generation is recorded done (listeners switch to the final file then).
+    deadline = time.monotonic() + 10
+    while server.ctx.storage.list_keys("streams") and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert server.ctx.storage.list_keys("streams") == []
 
 

@@ -122,8 +122,9 @@ def heard_error(engine, transcriber, sentences, say=lambda text: text) -> tuple[
     dollars" alike), so the score counts words said wrongly, not the way they were written. Returns
     the pooled rate and each sentence with what was heard.
     """
-    import jiwer
     from whisper_normalizer.english import EnglishTextNormalizer
+
+    from utter.audio.reference_check import word_error_rate
 
     from utter.adapters.tts.base import SpeechJob
 
@@ -134,4 +135,7 @@ def heard_error(engine, transcriber, sentences, say=lambda text: text) -> tuple[
         text = transcriber.transcribe(audio, engine.info.capabilities.sample_rate, "en").text
         written.append(normal(SPOKEN.get(sentence, sentence)))
         heard.append(normal(text))
-    return jiwer.wer(written, heard), list(zip(sentences, heard))
+    # Pooled over the set: each sentence's rate weighted by its number of words.
+    words = [max(len(w.split()), 1) for w in written]
+    errors = sum(word_error_rate(w, h) * n for w, h, n in zip(written, heard, words))
+    return errors / sum(words), list(zip(sentences, heard))

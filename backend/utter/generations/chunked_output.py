@@ -39,15 +39,17 @@ def split_speed(speed: float, capabilities: Capabilities) -> tuple[float, float]
 
 class ChunkedOutput:
     def __init__(self, storage: Storage, generation_id: str, mp3_path: Path, *, chunks: int, stretch: float,
-                 chunk_done: Callable[[int, int], None], segments_stored: Callable[[int], None]):
+                 chunk_done: Callable[[int, int], None], segments_stored: Callable[[int], None],
+                 stream: bool = True):
         """`stretch` is the speed change left to do here (see split_speed). From the encoding thread,
         `chunk_done(done, total)` is told after each finished chunk and `segments_stored(count)`
-        after each stored segment."""
+        after each stored segment. `stream=False` writes the MP3 only (a file rebuilt with retaken
+        parts, after listeners have heard the first takes)."""
         self.chunks = chunks
         self.duration = 0.0  # seconds of MP3, once closed
         self._storage, self._generation_id = storage, generation_id
         self._chunk_done, self._segments_stored = chunk_done, segments_stored
-        self._mp3_path, self._stretch = mp3_path, stretch
+        self._mp3_path, self._stretch, self._stream = mp3_path, stretch, stream
         self._sample_rate: int | None = None
         self._chunk: int | None = None  # the chunk pieces are arriving for
         self._segments = 0
@@ -101,6 +103,8 @@ class ChunkedOutput:
 
     def _cut(self) -> None:
         data = self._sink.cut()
+        if not self._stream:
+            return
         if not data:
             return
         self._storage.put_bytes(segment_key(self._generation_id, self._segments), data, "audio/mpeg")
@@ -121,6 +125,12 @@ class ChunkedOutput:
             if self._sink is not None:
                 self._sink.close()
         return self.duration
+
+    def seal_stream(self) -> None:
+        """After close: store the encoder's last bytes as one more segment, so listeners have the whole
+        stream before the stored file is replaced by one that is not its continuation (retaken parts)."""
+        if self._sink is not None:
+            self._cut()
 
     def abort(self) -> None:
         self._encoder.shutdown(wait=True, cancel_futures=True)

@@ -48,6 +48,7 @@ class Outcome:
     mp3: Path
     duration: float
     voice_cloned: bool | None = None
+    checks: dict | None = None  # what hearing each part back found (generations/heard_back.py)
 
 
 Handler = Callable[[Task, Path], Outcome]
@@ -225,7 +226,8 @@ class Runner:
                 task.check()
                 ctx.storage.put_file(task.output_key, outcome.mp3, "audio/mpeg")
                 task.finish(output_key=task.output_key, duration_seconds=outcome.duration, engine=engine_name,
-                            voice_cloned=outcome.voice_cloned, synthesis_seconds=time.perf_counter() - started)
+                            voice_cloned=outcome.voice_cloned, checks=outcome.checks,
+                            synthesis_seconds=time.perf_counter() - started)
                 log.info("generation.done id=%s seconds=%.2f engine=%s", task.id, outcome.duration, engine_name)
             except TaskLost:
                 task.abandon()

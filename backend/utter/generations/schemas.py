@@ -38,12 +38,33 @@ class GenerationPublic(BaseModel):
     engine: str | None = Field(description="Which engine spoke")
     voice_cloned: bool | None = Field(description="False when the engine could not speak in the cloned voice")
     notice: str | None = Field(None, description="Something the person should know about this result")
+    checks: GenerationChecks | None = Field(None, description="Each part heard back by a speech recogniser and "
+                                            "retaken when it went wrong; null when this engine's output is not checked")
     error: GenerationError | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     queue_seconds: float | None
     synthesis_seconds: float | None
+
+
+class PartCheck(BaseModel):
+    part: int = Field(description="Which part of the text (0 is the first)")
+    word_error: float = Field(description="Word error rate of what the speech recogniser heard against the part's text")
+    duration_ratio: float = Field(description="The part's length over the length its text takes to say at its speed")
+    takes: int = Field(description="How many times it was spoken (more than 1: it was retaken)")
+    passed: bool = Field(description="False when even the best take still sounded wrong")
+    problems: list[str] = Field(description="What is wrong with the kept take: ran_on, cut_short, wrong_words")
+    retaken_because: list[str] = Field(description="What was wrong with the first take, when it was retaken")
+
+
+class GenerationChecks(BaseModel):
+    checked: bool = Field(description="False when this generation could not be heard back (reason says why)")
+    reason: str | None = None
+    summary: str = Field(description="The checks in one line, for a person")
+    parts: list[PartCheck] = []
+    retaken: int = 0
+    failed: int = 0
 
 
 class GenerationsPublic(BaseModel):

@@ -13,7 +13,7 @@ from ..errors import UtterError, not_found
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..validation import check_speed, clean_language, clean_text, parse_id
 from . import repository
-from .schemas import GenerateRequest, GenerationError, GenerationPublic
+from .schemas import GenerateRequest, GenerationChecks, GenerationError, GenerationPublic
 
 
 def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Generation:
@@ -126,6 +126,7 @@ def to_public(generation: Generation, ctx: AppContext) -> GenerationPublic:
         engine=generation.engine,
         voice_cloned=generation.voice_cloned,
         notice=notice,
+        checks=_checks(generation.checks),
         error=error,
         created_at=generation.created_at,
         started_at=generation.started_at,
@@ -133,3 +134,32 @@ def to_public(generation: Generation, ctx: AppContext) -> GenerationPublic:
         queue_seconds=queue_seconds,
         synthesis_seconds=round(generation.synthesis_seconds, 3) if generation.synthesis_seconds else None,
     )
+
+
+_PROBLEMS = {"ran_on": "ran on past the text", "cut_short": "was cut short", "wrong_words": "said other words"}
+
+
+def _checks(record: dict | None) -> GenerationChecks | None:
+    """The stored checks with a line a person can read ("3 parts heard back; 1 retaken: it ran on")."""
+    if not record:
+        return None
+    if not record.get("checked"):
+        return GenerationChecks(checked=False, reason=record.get("reason"),
+                                summary=f"Not heard back: {record.get('reason')}.")
+    parts = record["parts"]
+    line = f"{len(parts)} part{'s' if len(parts) != 1 else ''} heard back"
+    retaken = [p for p in parts if p["takes"] > 1]
+    if retaken:
+        reasons = sorted({_PROBLEMS[r] for p in retaken for r in p["retaken_because"]})
+        line += f"; {len(retaken)} retaken ({', '.join(reasons) or 'wrong'})"
+    failed = [p for p in parts if not p["passed"]]
+    if failed:
+        line += (f"; {len(failed)} still sound{'s' if len(failed) == 1 else ''} wrong after "
+                 f"{max(p['takes'] for p in failed)} takes (part {', '.join(str(p['part'] + 1) for p in failed)})")
+    elif not retaken:
+        line += ", none retaken"
+    words = max(0.0, 1 - max(p["word_error"] for p in parts)) if parts else 1.0
+    heard = "Every word heard as written." if words == 1 else f"Words heard right: {words:.0%} in the worst part."
+    return GenerationChecks(checked=True, summary=f"{line}. {heard}",
+                            parts=parts, retaken=record.get("retaken", len(retaken)),
+                            failed=record.get("failed", len(failed)))

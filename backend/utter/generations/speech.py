@@ -5,10 +5,13 @@ from __future__ import annotations
 from contextlib import closing
 from pathlib import Path
 
-from ..adapters.tts.base import SpeechRequest, VoiceReference
+import numpy as np
+
+from ..adapters.tts.base import SpeechEngine, SpeechRequest, VoiceReference
 from ..audio import spoken_text
 from ..audio.text import chunk_text
 from ..models import Voice
+from . import heard_back
 from .chunked_output import ChunkedOutput, split_speed
 from .runner import Outcome
 from .task import Task, TaskFailed
@@ -34,15 +37,85 @@ def speak(task: Task, workdir: Path) -> Outcome:
     words = spoken_text.for_generation(ctx.settings.text_normalization, caps.needs_spoken_text, generation.language)
     said = spoken_text.SpokenChunks(chunks, words) if words else tuple(chunks)
     request = SpeechRequest(chunks=said, language=generation.language, voice=reference, speed=engine_speed)
+    checks, checks_record = _heard_back(task, engine, request, workdir)
     mp3 = workdir / "speech.mp3"
     task.progress(0, len(chunks))
     output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(chunks), stretch=stretch,
                            chunk_done=task.progress, segments_stored=task.segments_stored)
-    with output, closing(engine.speak(request, task)) as pieces:
+    try:
+        with output, closing(engine.speak(request, task)) as pieces:
+            for piece in pieces:
+                task.check()
+                output.add(piece)
+                if checks:
+                    checks.add(piece.chunk, piece.samples, piece.sample_rate, piece.end)
+        duration = output.duration
+        if checks:
+            # Listeners get every part as first spoken; what is stored gets the retakes.
+            output.seal_stream()
+            rebuilt = checks.retake(lambda part: _speak_again(engine, request, part, task), task.check)
+            if rebuilt:
+                mp3 = workdir / "speech-retaken.mp3"
+                duration = _rebuild(task, checks, len(chunks), stretch, mp3)
+            checks_record = {**checks.record(), "rebuilt": rebuilt}
+    finally:
+        if checks:
+            checks.close()
+    return Outcome(mp3, duration, voice_cloned=caps.can_clone, checks=checks_record)
+
+
+def _heard_back(task: Task, engine: SpeechEngine, request: SpeechRequest,
+                workdir: Path) -> tuple[heard_back.HeardBack | None, dict | None]:
+    """The checks this generation gets, or None and a record of why it is not checked."""
+    choice = task.ctx.settings.heard_back
+    if choice == "off" or (choice == "auto" and not engine.info.capabilities.needs_heard_back):
+        return None, None
+    transcriptions = task.ctx.transcriptions
+    transcriber = transcriptions.transcriber if transcriptions else None
+    why_not = heard_back.checkable(transcriber, request.language)
+    if why_not:
+        return None, {"checked": False, "reason": why_not}
+    # The engine speaks at the asked speed only when it controls speed; otherwise its audio is stretched later.
+    speed = (task.generation.speed or 1.0) if engine.info.capabilities.controls_speed else 1.0
+    judge = heard_back.Judge(transcriber, request.language, speed)
+    folder = workdir / "takes"
+    folder.mkdir()
+    return heard_back.HeardBack(judge, folder, lambda part: request.chunks[part]), None
+
+
+class _Retake:
+    """The task as an engine sees it for a retake: the same voice prompts, but none of the first pass's
+    remote calls (they spoke the whole text, not this part)."""
+
+    def __init__(self, task: Task):
+        self.prompts = task.prompts
+        self.remote_calls: list[str] = []
+
+    def record_remote_calls(self, call_ids: list[str]) -> None:
+        pass  # a retake interrupted by a restart is simply made again
+
+
+def _speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: Task):
+    again = SpeechRequest(chunks=(request.chunks[part],), language=request.language, voice=request.voice,
+                          speed=request.speed)
+    with closing(engine.speak(again, _Retake(task))) as pieces:
         for piece in pieces:
             task.check()
-            output.add(piece)
-    return Outcome(mp3, output.duration, voice_cloned=caps.can_clone)
+            if piece.samples.size:
+                yield piece.samples
+
+
+def _rebuild(task: Task, checks: heard_back.HeardBack, chunks: int, stretch: float, mp3: Path) -> float:
+    """The MP3 again, from the kept take of every part (levelled and joined as the first pass was)."""
+    from ..adapters.tts.base import Piece
+
+    output = ChunkedOutput(task.ctx.storage, str(task.id), mp3, chunks=chunks, stretch=stretch,
+                           chunk_done=lambda done, total: None, segments_stored=lambda count: None, stream=False)
+    with output:
+        for part in range(chunks):
+            task.check()
+            output.add(Piece(part, checks.kept_audio(part).astype(np.float32), checks.sample_rate, end=True))
+    return output.duration
 
 
 def _reference(task: Task, voice: Voice, workdir: Path) -> VoiceReference:

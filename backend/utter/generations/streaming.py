@@ -5,7 +5,9 @@ stream: the first as soon as there is any audio, then about a second of audio ea
 at the end of each chunk) and counts them in `segments`. A listener gets the segments in order as they
 appear; once the generation is done the segments are gone and the final file, which is
 exactly their concatenation plus the encoder's last bytes, supplies the rest from the
-byte offset already sent. A finished generation simply replays whole.
+byte offset already sent. A finished generation simply replays whole. When parts were
+heard back and retaken (heard_back.py), the live stream is sealed with its last bytes
+before the retakes and ends there: the stored file with the retakes is not its continuation.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ async def generation_mp3(ctx: AppContext, generation_id: uuid.UUID, *, timeout: 
         if generation is None:
             return
         if generation.status == GenerationStatus.DONE and generation.output_key:
+            if sent_bytes and (generation.checks or {}).get("rebuilt"):
+                # The stored file holds retaken parts: it does not continue what this listener heard,
+                # whose stream (sealed before the retakes) is already whole.
+                return
             async for chunk in iterate_in_threadpool(_rest_of_final(ctx, generation.output_key, sent_bytes)):
                 yield chunk
             return

@@ -94,12 +94,13 @@ class LocalStorage:
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self.root / prefix if prefix else self.root
-        if not base.exists():
-            return []
+        # os.walk, not Path.rglob: a folder emptied and removed by a delete meanwhile (a finished
+        # generation's stream segments) is skipped instead of raising.
         return sorted(
-            p.relative_to(self.root).as_posix()
-            for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".tmp-")
+            (Path(folder) / name).relative_to(self.root).as_posix()
+            for folder, _, names in os.walk(base)
+            for name in names
+            if not name.startswith(".tmp-")
         )
 
     def url(self, key: str, *, download_name: str | None = None) -> str:

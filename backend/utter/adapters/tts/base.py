@@ -30,6 +30,9 @@ class Capabilities:
     max_concurrent: int = 1
     # It reads "$45" or "Dr. Okafor" literally, so it is given text in words (audio/spoken_text.py).
     needs_spoken_text: bool = False
+    # A language model that can run on past its text, drop an ending or say other words: each part is
+    # heard back and retaken when it went wrong (generations/heard_back.py).
+    needs_heard_back: bool = False
 
 
 @dataclass(frozen=True)

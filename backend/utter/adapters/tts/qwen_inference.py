@@ -53,7 +53,8 @@ def capabilities(*, can_design: bool, languages: tuple[str, ...] = tuple(QWEN_LA
     The Base model has no control of speed (the service stretches its audio instead).
     """
     return Capabilities(can_clone=True, can_design=can_design, languages=languages,
-                        max_chars_per_call=MAX_CHARS_PER_CALL, sample_rate=SAMPLE_RATE, max_concurrent=max_concurrent)
+                        max_chars_per_call=MAX_CHARS_PER_CALL, sample_rate=SAMPLE_RATE, max_concurrent=max_concurrent,
+                        needs_heard_back=True)
 
 
 def voice_required() -> EngineError:

@@ -107,6 +107,13 @@ export function formatDuration(seconds) {
   return seconds < 60 ? `${seconds.toFixed(1)} s` : formatSeconds(seconds);
 }
 
+// What hearing each part back found, in one line (the server writes it); marked when a part still sounds wrong.
+export function showChecks(element, checks) {
+  element.hidden = !checks;
+  element.textContent = checks ? checks.summary : "";
+  element.classList.toggle("checks-failed", Boolean(checks && checks.failed));
+}
+
 export function formatBytes(bytes) {
   if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;

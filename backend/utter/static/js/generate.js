@@ -1,6 +1,6 @@
 // /generate: choose a voice, type, submit; follow the task by polling; play, see and download the result.
 // The running task's id lives in the URL (?task=) and sessionStorage, so a reload picks it up again.
-import { ApiError, api, clearErrors, engineNames, formatDuration, formatSeconds, parseDate, showApiError, showError } from "./api.js";
+import { ApiError, api, clearErrors, engineNames, formatDuration, formatSeconds, parseDate, showApiError, showChecks, showError } from "./api.js";
 import { drawWaveform } from "./waveform.js";
 
 const POLL_MS = 500;
@@ -197,6 +197,7 @@ async function showResult(generation) {
   if (generation.speed !== 1) parts.push(`${generation.speed}× speed`);
   if (generation.engine) parts.push(`spoken by ${engineNames[generation.engine] || generation.engine}`);
   $("result-meta").textContent = parts.join(" · ");
+  showChecks($("result-checks"), generation.checks);
   $("result-text").textContent = generation.text;
   const audio = $("result-audio");
   audio.src = generation.audio_url;

@@ -1,5 +1,5 @@
 // /history: past generations, newest first, a page at a time (?page=N).
-import { api, confirmDelete, engineNames, formatDate, formatDuration } from "./api.js";
+import { api, confirmDelete, engineNames, formatDate, formatDuration, showChecks } from "./api.js";
 
 const params = new URLSearchParams(window.location.search);
 // ?limit= picks another page size (1–100), kept while paging.
@@ -37,6 +37,7 @@ function renderGeneration(generation) {
   if (generation.engine) meta.push(engineNames[generation.engine] || generation.engine);
   if (generation.voice_cloned === false) meta.push("built-in voice, not cloned");
   item.querySelector(".meta").textContent = meta.join(" · ");
+  showChecks(item.querySelector(".checks"), generation.checks);
   item.querySelector(".quote").textContent = generation.text;
   const label = `“${excerpt(generation.text)}” in ${generation.voice_name}`;
   if (generation.status === "done") {
