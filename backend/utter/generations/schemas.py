@@ -56,6 +56,14 @@ class PartCheck(BaseModel):
     passed: bool = Field(description="False when even the best take still sounded wrong")
     problems: list[str] = Field(description="What is wrong with the kept take: ran_on, cut_short, wrong_words")
     retaken_because: list[str] = Field(description="What was wrong with the first take, when it was retaken")
+    similarity: float | None = Field(None, description="Likeness of this part to the voice's reference (see likeness)")
+
+
+class Likeness(BaseModel):
+    whole: float = Field(description="Cosine similarity of the result's speaker embedding to the reference's, by "
+                         "the cloning model's own speaker encoder: 1 is identical, lower is less alike")
+    reference_half: float = Field(description="The same score for the first half of the reference recording "
+                                  "itself: what the same speaker in the same recording scores")
 
 
 class GenerationChecks(BaseModel):
@@ -63,6 +71,8 @@ class GenerationChecks(BaseModel):
     reason: str | None = None
     summary: str = Field(description="The checks in one line, for a person")
     parts: list[PartCheck] = []
+    likeness: Likeness | None = Field(None, description="How alike the result is to the cloned voice; null when "
+                                      "not scored (an engine that cannot clone, or on Modal)")
     retaken: int = 0
     failed: int = 0
 

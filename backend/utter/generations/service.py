@@ -143,9 +143,14 @@ def _checks(record: dict | None) -> GenerationChecks | None:
     """The stored checks with a line a person can read ("3 parts heard back; 1 retaken: it ran on")."""
     if not record:
         return None
+    likeness = record.get("likeness")
+    alike = ""
+    if likeness:
+        alike = (f" Likeness to the reference: {likeness['whole']:.2f} (1 is identical; the reference's own first "
+                 f"half scores {likeness['reference_half']:.2f}).")
     if not record.get("checked"):
-        return GenerationChecks(checked=False, reason=record.get("reason"),
-                                summary=f"Not heard back: {record.get('reason')}.")
+        return GenerationChecks(checked=False, reason=record.get("reason"), likeness=likeness,
+                                summary=f"Not heard back: {record.get('reason')}.{alike}")
     parts = record["parts"]
     line = f"{len(parts)} part{'s' if len(parts) != 1 else ''} heard back"
     retaken = [p for p in parts if p["takes"] > 1]
@@ -160,6 +165,6 @@ def _checks(record: dict | None) -> GenerationChecks | None:
         line += ", none retaken"
     words = max(0.0, 1 - max(p["word_error"] for p in parts)) if parts else 1.0
     heard = "Every word heard as written." if words == 1 else f"Words heard right: {words:.0%} in the worst part."
-    return GenerationChecks(checked=True, summary=f"{line}. {heard}",
+    return GenerationChecks(checked=True, summary=f"{line}. {heard}{alike}", likeness=likeness,
                             parts=parts, retaken=record.get("retaken", len(retaken)),
                             failed=record.get("failed", len(failed)))

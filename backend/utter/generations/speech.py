@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..adapters.tts.base import SpeechEngine, SpeechRequest, VoiceReference
-from ..audio import spoken_text
+from ..audio import codec, spoken_text
 from ..audio.text import chunk_text
 from ..models import Voice
 from . import heard_back
@@ -58,10 +58,43 @@ def speak(task: Task, workdir: Path) -> Outcome:
                 mp3 = workdir / "speech-retaken.mp3"
                 duration = _rebuild(task, checks, len(chunks), stretch, mp3)
             checks_record = {**checks.record(), "rebuilt": rebuilt}
+        if reference is not None:
+            likeness = _likeness(task, engine, reference, mp3, checks)
+            if likeness is not None:
+                by_part = likeness.pop("parts")
+                checks_record = checks_record or {"checked": False, "reason": "hearing back is off for this engine "
+                                                  "(UTTER_HEARD_BACK)"}
+                for record in checks_record.get("parts", []):
+                    record["similarity"] = by_part.get(record["part"])
+                checks_record["likeness"] = likeness
     finally:
         if checks:
             checks.close()
     return Outcome(mp3, duration, voice_cloned=caps.can_clone, checks=checks_record)
+
+
+# Likeness is scored on at most this much of the result (the speaker encoder's cost grows with it;
+# a speaker does not change after two minutes).
+LIKENESS_SECONDS = 120.0
+
+
+def _likeness(task: Task, engine: SpeechEngine, voice: VoiceReference, mp3: Path,
+              checks: heard_back.HeardBack | None) -> dict | None:
+    """How alike the result is to the voice's reference, by the cloning model's speaker encoder: the
+    whole, each part, and, as a yardstick, the first half of the reference itself."""
+    rate = engine.info.capabilities.sample_rate
+    whole = codec.decode(mp3, target_rate=rate).samples[: int(LIKENESS_SECONDS * rate)]
+    score = engine.likeness(voice, whole, rate, task.prompts)
+    if score is None:
+        return None
+    reference = codec.decode(voice.audio_path, target_rate=rate).samples
+    yardstick = engine.likeness(voice, reference[: len(reference) // 2], rate, task.prompts)
+    parts = {}
+    if checks is not None:
+        for part in checks.parts:
+            task.check()
+            parts[part] = round(engine.likeness(voice, checks.kept_audio(part), checks.sample_rate, task.prompts), 3)
+    return {"whole": round(score, 3), "reference_half": round(yardstick, 3), "parts": parts}
 
 
 def _heard_back(task: Task, engine: SpeechEngine, request: SpeechRequest,

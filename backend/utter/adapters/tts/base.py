@@ -164,6 +164,13 @@ class SpeechEngine(Protocol):
         when nothing is measured: /api/engine and the pages show it."""
         ...
 
+    def likeness(self, voice: VoiceReference, samples: np.ndarray, sample_rate: int,
+                 prompts: PromptCache | None) -> float | None:
+        """How alike the speaker of `samples` is to the voice's reference, by the cloning model's own
+        speaker encoder (cosine similarity of the two embeddings, 1 for identical), or None when this
+        engine cannot tell (it cannot clone, or its model runs elsewhere)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -196,6 +203,10 @@ class ChunkwiseEngine:
 
     def speak_design(self, job: DesignJob, task: EngineTask) -> Iterator[Piece]:
         yield Piece(0, self.design(job), self.info.capabilities.sample_rate, end=True)
+
+    def likeness(self, voice: VoiceReference, samples: np.ndarray, sample_rate: int,
+                 prompts: PromptCache | None) -> float | None:
+        return None
 
     def expected_speed(self) -> dict | None:
         return None

@@ -29,6 +29,7 @@ from .base import (
     PromptCache,
     SpeechJob,
     SpeechRequest,
+    VoiceReference,
 )
 
 log = logging.getLogger(__name__)
@@ -289,6 +290,15 @@ class QwenEngine(ChunkwiseEngine):
         if cache is not None:
             cache.save(voice.voice_id, voice.version, qi.serialise_prompt(self._base, prompt))
         return prompt
+
+    def likeness(self, voice: VoiceReference, samples: np.ndarray, sample_rate: int,
+                 prompts: PromptCache | None) -> float | None:
+        """Cosine similarity of the speaker embedding of `samples` to the reference's, both from the Base
+        model's own speaker encoder (the reference's is the one its clone prompt holds)."""
+        self.load()
+        with self._lock:
+            prompt = self._prompt(SpeechJob(text="", language="auto", voice=voice), prompts)
+            return qi.speaker_similarity(self._base, prompt, samples, sample_rate)
 
     # -- design ------------------------------------------------------------------
 

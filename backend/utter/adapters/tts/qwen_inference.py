@@ -305,6 +305,22 @@ def build_clone_prompt(loaded: LoadedModel, audio: np.ndarray, sample_rate: int,
         raise EngineError("reference_failed", f"Could not process the reference audio: {exc}") from exc
 
 
+def speaker_similarity(loaded: LoadedModel, prompt: list, samples: np.ndarray, sample_rate: int) -> float:
+    """Cosine similarity of `samples`' speaker embedding to the prompt's reference embedding: the
+    speaker encoder qwen-tts uses to embed a reference (x-vector), applied to other speech."""
+    import torch
+
+    from ...audio.codec import resample
+
+    model = loaded.model.model
+    rate = model.speaker_encoder_sample_rate
+    audio = resample(np.asarray(samples, dtype=np.float32), sample_rate, rate) if sample_rate != rate else samples
+    spoken = model.extract_speaker_embedding(audio=np.ascontiguousarray(audio, dtype=np.float32), sr=rate)
+    (item,) = prompt
+    reference = item.ref_spk_embedding.to(spoken.device)
+    return float(torch.nn.functional.cosine_similarity(spoken.float().flatten(), reference.float().flatten(), dim=0))
+
+
 def serialise_prompt(loaded: LoadedModel, prompt: list) -> bytes:
     """Bytes for a clone prompt, as plain tensors and scalars.
 

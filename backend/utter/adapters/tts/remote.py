@@ -44,6 +44,9 @@ class RemoteEngine:
     def expected_speed(self) -> dict | None:
         return None  # a remote GPU's speed is not measured from here
 
+    def likeness(self, voice, samples, sample_rate, prompts) -> float | None:
+        return None  # the speaker encoder is on the GPU; the Modal apps do not score likeness yet
+
     def speak(self, request: SpeechRequest, task: EngineTask) -> Iterator[Piece]:
         call_ids = list(task.remote_calls)
         if len(call_ids) > len(request.chunks):  # recorded for other chunks (a changed setting): start afresh
