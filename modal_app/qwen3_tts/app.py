@@ -107,6 +107,30 @@ class Qwen3TTS:
             return {"error": {"code": exc.code, "message": exc.message}}
         return {"audio": audio.astype("<f4").tobytes(), "sample_rate": qi.SAMPLE_RATE}
 
+    @modal.method()
+    def likeness(
+        self,
+        audio: bytes,
+        sample_rate: int,
+        reference_audio: bytes | None,
+        transcript: str | None = None,
+        voice_key: str | None = None,
+    ) -> dict:
+        """How alike `audio` (float32 little-endian samples) is to the voice: the cosine similarity of
+        its speaker embedding to the reference's, by the Base model's own speaker encoder."""
+        import numpy as np
+
+        from utter.adapters.tts import qwen_inference as qi
+        from utter.adapters.tts.base import EngineError
+
+        try:
+            with self.prompt_lock:
+                prompt = self._prompt(reference_audio, transcript, voice_key)
+                samples = np.frombuffer(audio, dtype="<f4").astype(np.float32)
+                return {"similarity": qi.speaker_similarity(self.loaded, prompt, samples, int(sample_rate))}
+        except EngineError as exc:
+            return {"error": {"code": exc.code, "message": exc.message}}
+
     def _prompt(self, reference_audio: bytes | None, transcript: str | None, voice_key: str | None) -> list:
         """A warm container reuses a voice's clone prompt; the key carries the voice's version."""
         from utter.adapters.tts import qwen_inference as qi

@@ -54,6 +54,17 @@ class RemoteSpeaker(RemoteDesigner):
         self.spawned.append(call_id)
         return call_id
 
+    def likeness(self, voice, samples, sample_rate, reference_audio):
+        """As the app does: scored against the voice the container knows; here, how much of the audio's
+        energy is at this stand-in's tone."""
+        if reference_audio is not None:
+            self.known_voices.add(voice.voice_id)
+        elif voice.voice_id not in self.known_voices:
+            raise EngineError(REFERENCE_NEEDED, "This container has no prompt for the voice.")
+        spectrum = np.abs(np.fft.rfft(samples))
+        tone = int(round(220 * len(samples) / sample_rate))
+        return float(spectrum[tone - 2: tone + 3].sum() ** 2 / (spectrum ** 2).sum() / 5)
+
     def poll(self, call_id, wait=0.0):
         self.polled.append(call_id)
         voice = self.jobs[call_id].voice.voice_id if call_id in self.jobs else None
@@ -84,6 +95,9 @@ def test_remote_speech_is_spawned_once_with_the_reference(remote_server, speech_
     assert (job.text, job.voice.voice_id) == ("Hello there.", voice["id"])
     assert engine.references[call_id][:4] == b"RIFF"  # the stored reference WAV, sent along
     assert probe(mp3)["seconds"] == pytest.approx(SECONDS, abs=0.1)
+    # Scored where the model is: the result (a pure tone) against the voice, and the reference's first half.
+    likeness = done["checks"]["likeness"]
+    assert likeness["whole"] > 0.1 > likeness["reference_half"]
 
 
 def test_long_text_is_one_call_per_chunk_and_streams_as_they_finish(make_server, speech_clips):

@@ -68,6 +68,10 @@ class _Container:
                 cloud.results[call_id] = result
                 return _Call(result, call_id)
 
+            @staticmethod
+            def remote(**kwargs):
+                return Method.spawn(**kwargs).get()
+
         return Method
 
 
@@ -101,6 +105,7 @@ def cloud(monkeypatch, tiny_qwen_base_dir, tiny_qwen_design_dir):
     fake.signatures = {
         "generate": inspect.signature(speech_app.Qwen3TTS._get_user_cls().generate._get_raw_f()),
         "design": inspect.signature(design_app.Qwen3TTSVoiceDesign._get_user_cls().design._get_raw_f()),
+        "likeness": inspect.signature(speech_app.Qwen3TTS._get_user_cls().likeness._get_raw_f()),
     }
     return fake
 
@@ -160,3 +165,24 @@ def test_an_error_the_app_returns_keeps_its_code(cloud, engine, reference_wav: P
     with pytest.raises(EngineError) as error:
         _speak(engine, SpeechRequest(chunks=("Hej.",), language="sv", voice=voice))
     assert error.value.code == "unsupported_language"
+
+
+def test_likeness_is_scored_in_the_container_with_the_voices_prompt(cloud, engine, reference_wav: Path):
+    """The web tier sends the result's samples; the container scores them with the speaker encoder against
+    the prompt it keeps for the voice, and asks for the recording when it has none (a cold container)."""
+    from utter.audio import codec
+
+    voice = VoiceReference("voice-1", reference_wav, None, "r1")
+    _speak(engine, SpeechRequest(chunks=("Hello.",), language="en", voice=voice))
+    cloud.sent.clear()
+    itself = codec.decode(reference_wav, target_rate=24000).samples
+    assert engine.likeness(voice, itself, 24000, None) > 0.999  # the reference scored against itself
+    [(method, kwargs)] = cloud.sent
+    assert method == "likeness" and set(kwargs) <= set(cloud.signatures["likeness"].parameters)
+    assert kwargs["reference_audio"] is None and kwargs["voice_key"] == "voice-1:r1"
+    cloud.cold()
+    cloud.sent.clear()
+    t = np.arange(24000) / 24000
+    other = (0.3 * np.random.default_rng(3).standard_normal(t.size) + 0.4 * np.sin(2 * np.pi * 2500 * t))
+    assert engine.likeness(voice, other.astype(np.float32), 24000, None) < 0.99
+    assert [kwargs["reference_audio"] is not None for _, kwargs in cloud.sent] == [False, True]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 
-from ..adapters.tts.base import SpeechEngine, SpeechRequest, VoiceReference
+from ..adapters.tts.base import EngineError, SpeechEngine, SpeechRequest, VoiceReference
 from ..audio import codec, spoken_text
 from ..audio.text import chunk_text
 from ..models import Voice
@@ -15,6 +16,8 @@ from . import heard_back
 from .chunked_output import ChunkedOutput, split_speed
 from .runner import Outcome
 from .task import Task, TaskFailed
+
+log = logging.getLogger(__name__)
 
 # The first chunk is kept short, so the first audio comes soon whatever the length of the text.
 FIRST_CHUNK_CHARS = 120
@@ -59,7 +62,11 @@ def speak(task: Task, workdir: Path) -> Outcome:
                 duration = _rebuild(task, checks, len(chunks), stretch, mp3)
             checks_record = {**checks.record(), "rebuilt": rebuilt}
         if reference is not None:
-            likeness = _likeness(task, engine, reference, mp3, checks)
+            try:
+                likeness = _likeness(task, engine, reference, mp3, checks)
+            except EngineError as exc:  # the speech is fine; only its score is missing
+                log.warning("likeness.failed id=%s code=%s message=%s", task.id, exc.code, exc.message)
+                likeness = None
             if likeness is not None:
                 by_part = likeness.pop("parts")
                 checks_record = checks_record or {"checked": False, "reason": "hearing back is off for this engine "

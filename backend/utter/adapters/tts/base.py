@@ -233,6 +233,11 @@ class RemoteCalls(Protocol):
 
     def spawn_design(self, job: DesignJob) -> str: ...
 
+    def likeness(self, voice: VoiceReference, samples: np.ndarray, sample_rate: int,
+                 reference_audio: bytes | None) -> float:
+        """SpeechEngine.likeness, computed where the model is; may raise REFERENCE_NEEDED like a speech call."""
+        ...
+
     def poll(self, call_id: str, wait: float = 0.0) -> tuple[np.ndarray, int] | None:
         """(audio, sample_rate) as soon as the call is done, waiting up to `wait` seconds for it;
         None if it is still running then; raises EngineError on failure."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...config import Settings
 from . import qwen_inference as qi
-from .base import DesignJob, EngineError, EngineInfo, SpeechJob
+from .base import DesignJob, EngineError, EngineInfo, SpeechJob, VoiceReference
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,22 @@ class ModalCalls:
                 text=job.text, language=job.language, description=job.description
             )
         return call.object_id
+
+    def likeness(self, voice: VoiceReference, samples: np.ndarray, sample_rate: int,
+                 reference_audio: bytes | None) -> float:
+        with _modal_errors(self.settings.modal_app_name):
+            result = self._remote(self.settings.modal_app_name, CLASS_NAME).likeness.remote(
+                audio=np.asarray(samples, dtype="<f4").tobytes(), sample_rate=sample_rate,
+                reference_audio=reference_audio, transcript=voice.transcript,
+                voice_key=f"{voice.voice_id}:{voice.version}",
+            )
+        error = result.get("error") if isinstance(result, dict) else None
+        if error:
+            raise EngineError(str(error.get("code", "remote_failed")), str(error.get("message", "The Modal call failed.")))
+        try:
+            return float(result["similarity"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EngineError("remote_failed", f"The Modal app returned an unexpected result: {exc}") from exc
 
     def poll(self, call_id: str, wait: float = 0.0) -> tuple[np.ndarray, int] | None:
         import modal

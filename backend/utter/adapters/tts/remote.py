@@ -24,6 +24,7 @@ from .base import (
     Piece,
     RemoteCalls,
     SpeechRequest,
+    VoiceReference,
 )
 
 # Longest wait on a remote call before the caller gets a chance to check on its task.
@@ -44,8 +45,14 @@ class RemoteEngine:
     def expected_speed(self) -> dict | None:
         return None  # a remote GPU's speed is not measured from here
 
-    def likeness(self, voice, samples, sample_rate, prompts) -> float | None:
-        return None  # the speaker encoder is on the GPU; the Modal apps do not score likeness yet
+    def likeness(self, voice: VoiceReference, samples: np.ndarray, sample_rate: int, prompts) -> float | None:
+        """Scored where the speaker encoder is; the recording goes along only when that container lacks it."""
+        try:
+            return self.calls.likeness(voice, samples, sample_rate, None)
+        except EngineError as exc:
+            if exc.code != REFERENCE_NEEDED:
+                raise
+        return self.calls.likeness(voice, samples, sample_rate, voice.audio_path.read_bytes())
 
     def speak(self, request: SpeechRequest, task: EngineTask) -> Iterator[Piece]:
         call_ids = list(task.remote_calls)
