@@ -1,4 +1,4 @@
-"""Running a speech generation: its text, split into chunks, spoken by the engine into a ChunkedOutput."""
+"""Running a speech generation: its text, split into chunks and pauses, spoken by the engine into a ChunkedOutput."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from contextlib import closing
 from pathlib import Path
 
 from ..adapters.tts.base import SpeechRequest, VoiceReference
-from ..audio.text import chunk_text
+from ..audio.text import plan_speech
 from ..models import Voice
 from .chunked_output import ChunkedOutput, split_speed
 from .runner import Outcome
@@ -26,14 +26,15 @@ def speak(task: Task, workdir: Path) -> Outcome:
     engine = ctx.engine
     engine.load()
     caps = engine.info.capabilities
-    chunks = chunk_text(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
+    plan = plan_speech(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
     engine_speed, stretch = split_speed(generation.speed or 1.0, caps)
     reference = _reference(task, voice, workdir) if caps.can_clone else None
-    request = SpeechRequest(chunks=tuple(chunks), language=generation.language, voice=reference, speed=engine_speed)
+    request = SpeechRequest(chunks=plan.chunks, language=generation.language, voice=reference, speed=engine_speed)
     mp3 = workdir / "speech.mp3"
-    task.progress(0, len(chunks))
-    output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(chunks), stretch=stretch,
-                           chunk_done=task.progress, segments_stored=task.segments_stored)
+    task.progress(0, len(plan.chunks))
+    output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(plan.chunks), stretch=stretch,
+                           chunk_done=task.progress, segments_stored=task.segments_stored,
+                           pauses=plan.pauses, lead_pause=plan.lead)
     with output, closing(engine.speak(request, task)) as pieces:
         for piece in pieces:
             task.check()
