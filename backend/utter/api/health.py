@@ -16,6 +16,9 @@ def engine_summary(ctx) -> dict:
     info = ctx.engine.info
     caps = asdict(info.capabilities)
     caps["languages"] = [{"code": c, "name": LANGUAGE_NAMES.get(c, c)} for c in info.capabilities.languages]
+    # Whether pronunciation rules' IPA phonemes are read (else their aliases are said); how is the engine's affair.
+    caps["phonemes"] = caps.pop("phoneme_markup") is not None
+    caps.pop("phoneme_symbols")
     return {"name": info.name, "label": info.label, "reason": info.reason, "capabilities": caps,
             "details": info.details, "expected_speed": ctx.engine.expected_speed()}
 

@@ -26,7 +26,8 @@ def speak(task: Task, workdir: Path) -> Outcome:
     engine = ctx.engine
     engine.load()
     caps = engine.info.capabilities
-    plan = plan_speech(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
+    # The text with its pronunciation rules applied, as checked when it was queued.
+    plan = plan_speech(generation.spoken_text or generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
     engine_speed, stretch = split_speed(generation.speed or 1.0, caps)
     reference = _reference(task, voice, workdir) if caps.can_clone else None
     request = SpeechRequest(chunks=plan.chunks, language=generation.language, voice=reference, speed=engine_speed)

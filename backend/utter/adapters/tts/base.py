@@ -28,6 +28,11 @@ class Capabilities:
     controls_speed: bool = False
     # Generations it serves at once to advantage (batched on a GPU): the runner's threads by default.
     max_concurrent: int = 1
+    # How IPA phonemes are written in its text ("[[ {} ]]" for Piper), or None when it reads none:
+    # pronunciation rules then say their alias instead.
+    phoneme_markup: str | None = None
+    # The IPA symbols it knows (empty: not known until it is loaded; none is refused then).
+    phoneme_symbols: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
