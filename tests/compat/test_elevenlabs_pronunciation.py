@@ -58,6 +58,11 @@ def test_dictionaries_made_listed_read_changed_and_downloaded(make_server):
     assert added.version_rules_num == 2 and added.version_id != from_rules.version_id
     removed = client.pronunciation_dictionaries.rules.remove(from_rules.id, rule_strings=["SQL"])
     assert removed.version_rules_num == 1
+    replaced = client.pronunciation_dictionaries.rules.set(
+        from_rules.id, rules=[PronunciationDictionaryRule_Alias(string_to_replace="UI", alias="you eye"),
+                              PronunciationDictionaryRule_Alias(string_to_replace="UX", alias="you ex")])
+    assert replaced.version_rules_num == 2
+    assert [r.string_to_replace for r in client.pronunciation_dictionaries.get(from_rules.id).rules] == ["UI", "UX"]
 
     # Each version downloads as the PLS file it was.
     first = b"".join(client.pronunciation_dictionaries.download(from_rules.id, from_rules.version_id))
