@@ -122,3 +122,21 @@ def test_breaks_through_the_elevenlabs_and_openai_sdks(make_server, speech_clips
     assert max(gaps(mp3)) >= 0.8
     with server.client() as http:
         assert http.get("/api/generations").json()["total"] == 2  # the refused one was never queued
+
+
+def test_a_break_on_a_remote_engine_is_exact_silence_and_no_tag_reaches_the_engine(make_server, speech_clips):
+    """Modal's path (a stand-in answering each call with 2 s of tone): the pause is put between its calls."""
+    from tests.generations.test_remote_speech import SECONDS, RemoteSpeaker
+    from utter.adapters.tts.remote import RemoteEngine
+
+    speaker = RemoteSpeaker()
+    server = make_server(engine=RemoteEngine(speaker), asr="off")
+    with server.client() as client:
+        voice = upload_voice(client, speech_clips["wav"])["id"]
+        audio = speak(client, voice, 'One.<break time="1.5s"/>Two.\n\nThree.')
+    assert [job.text for job in speaker.jobs.values()] == ["One.", "Two.", "Three."]
+    samples = codec.decode(audio, target_rate=RATE).samples
+    runs = silences(samples, RATE)
+    assert [length for _, length in runs] == [pytest.approx(1.5, abs=0.03),
+                                              pytest.approx(PARAGRAPH_PAUSE_SECONDS, abs=0.03)]
+    assert runs[0][0] == pytest.approx(SECONDS, abs=0.05)
