@@ -92,3 +92,20 @@ def test_make_edit_use_export_import_and_delete_a_dictionary(server, page, watch
     page.get_by_role("button", name="Delete").click()
     expect(page.locator("#dictionaries > li")).to_have_count(1)
     assert api_get(server, f"/api/voices/{voice['id']}")["pronunciation_dictionary_id"] is None
+
+
+def test_the_generate_page_names_a_dictionary_for_one_text(server, page, speech_clips):
+    voice = api_clone(server, speech_clips["wav"], "Narrator")
+    with server.client() as client:
+        client.post("/api/pronunciation-dictionaries", json={
+            "name": "Guests", "rules": [{"string_to_replace": "Nguyen", "alias": "Winston"}]}).json()
+    page.goto(server.url + "/generate")
+    expect(page.locator("#generate-form[data-ready='true']")).to_have_count(1)
+    page.get_by_label("Voice", exact=True).select_option(voice["id"])
+    page.get_by_label("Pronunciation dictionary").select_option(label="Guests (1 rule)")
+    page.get_by_label("Text", exact=True).fill("Nguyen called this morning.")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#result")).to_be_visible(timeout=30_000)
+    [generation] = api_get(server, "/api/generations")["generations"]
+    assert (generation["text"], generation["spoken_text"]) == ("Nguyen called this morning.",
+                                                             "Winston called this morning.")

@@ -162,11 +162,11 @@ def spoken_text(session: Session, caps: Capabilities, voice: Voice, text: str, l
     if len(locators) > MAX_DICTIONARIES_PER_REQUEST:
         raise UtterError(422, "pronunciation_too_many_dictionaries",
                          f"A request may name at most {MAX_DICTIONARIES_PER_REQUEST} pronunciation dictionaries.",
-                         field="pronunciation_dictionary_locators")
+                         field="pronunciation_dictionary_ids")
     rules: list[Rule] = []
     for locator in locators:
-        dictionary = get(session, locator.dictionary_id, field="pronunciation_dictionary_locators")
-        rules += rules_of(version(session, dictionary, locator.version_id, field="pronunciation_dictionary_locators"))
+        dictionary = get(session, locator.dictionary_id, field="pronunciation_dictionary_ids")
+        rules += rules_of(version(session, dictionary, locator.version_id, field="pronunciation_dictionary_ids"))
     if voice.pronunciation_dictionary_id is not None:
         own = repository.get(session, voice.pronunciation_dictionary_id)
         if own is not None:

@@ -7,6 +7,8 @@ const BASE = "/api/pronunciation-dictionaries";
 let current = null; // the dictionary being edited; null for a new one
 let voices = [];
 
+const countRules = (count) => `${count} rule${count === 1 ? "" : "s"}`;
+
 function showError(id, err, fallback) {
   $(id).textContent = err instanceof ApiError ? err.message : fallback;
 }
@@ -68,7 +70,7 @@ function edit(dictionary) {
   const rules = dictionary ? dictionary.rules : [];
   $("rules").replaceChildren(...(rules.length ? rules.map(ruleRow) : [ruleRow()]));
   $("editor-error").textContent = "";
-  $("editor-status").textContent = dictionary ? `Version ${dictionary.version}, ${dictionary.rules_count} rules.` : "";
+  $("editor-status").textContent = dictionary ? `Version ${dictionary.version}, ${countRules(dictionary.rules_count)}.` : "";
   $("export").hidden = !dictionary;
   $("delete").hidden = !dictionary;
   $("voice-default").hidden = !dictionary;
@@ -86,7 +88,7 @@ function listItem(dictionary) {
     textContent: dictionary.name });
   open.addEventListener("click", () => edit(dictionary));
   const meta = Object.assign(document.createElement("span"), { className: "muted",
-    textContent: ` ${dictionary.rules_count} rules · version ${dictionary.version}` });
+    textContent: ` ${countRules(dictionary.rules_count)} · version ${dictionary.version}` });
   item.append(open, meta);
   return item;
 }
@@ -122,7 +124,7 @@ $("editor").addEventListener("submit", async (event) => {
       ? await api(`${BASE}/${current.id}`, { method: "PATCH", json: body })
       : await api(BASE, { method: "POST", json: body });
     await load(saved.id);
-    $("editor-status").textContent = `Saved: version ${saved.version}, ${saved.rules_count} rules.`;
+    $("editor-status").textContent = `Saved: version ${saved.version}, ${countRules(saved.rules_count)}.`;
   } catch (err) {
     showError("editor-error", err, "The dictionary could not be saved.");
   }
