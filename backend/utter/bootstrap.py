@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from . import scratch
-from .audio import spoken_text
+from .audio import text_normalization
 from .access.keys import AccessKeys
 from .adapters.asr import Transcriber, build_transcriber
 from .adapters.storage import Storage, build_storage
@@ -56,7 +56,7 @@ def build_runner(ctx: AppContext, threads: int | None = None) -> Runner:
     runner = Runner(ctx, worker_threads(ctx, threads))
     runner.handle(GenerationKind.SPEECH, speech.speak)
     previews.register(runner)
-    if (spoken_text.applies(ctx.settings.text_normalization, ctx.engine.info.capabilities.needs_spoken_text)
-            and spoken_text.available()):
-        spoken_text.warm_up_in_background()  # the first generation should not wait ~40 s for the grammars
+    if (text_normalization.applies(ctx.settings.text_normalization, ctx.engine.info.capabilities.needs_normalized_text)
+            and text_normalization.available()):
+        text_normalization.warm_up_in_background()  # the first generation should not wait ~40 s for the grammars
     return runner

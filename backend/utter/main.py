@@ -11,9 +11,9 @@ from . import __version__
 from .adapters.asr import Transcriber
 from .adapters.storage import Storage
 from .adapters.tts.base import SpeechEngine
-from .api import design, files, generations, health, voices
+from .api import design, files, generations, health, pronunciation, voices
 from .bootstrap import build_context, build_runner, worker_threads
-from .compat import elevenlabs, openai
+from .compat import elevenlabs, elevenlabs_pronunciation, openai
 from .config import Settings
 from .errors import install_error_handlers
 from .heap import freeze_long_lived
@@ -69,8 +69,9 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
     app.add_middleware(AccessGate, rate_limit_per_minute=settings.rate_limit_per_minute)
     app.add_middleware(RequestGuard, settings=settings)  # outermost: refuses before any body is read
     install_error_handlers(app)
-    for router in (voices.router, generations.router, design.router, health.router, files.router, access.router,
-                   openai.router, elevenlabs.router, pages.router):
+    for router in (voices.router, generations.router, design.router, pronunciation.router, health.router,
+                   files.router, access.router, openai.router, elevenlabs.router, elevenlabs_pronunciation.router,
+                   pages.router):
         app.include_router(router)
     pages.mount_static(app)
     return app

@@ -93,6 +93,9 @@ class Voice(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     # The consent recording that authorised this clone (voices made through OpenAI's custom-voice API).
     consent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("voice_consents.id", ondelete="RESTRICT"))
+    # Pronunciation rules every generation in this voice uses (its latest version), besides a request's own.
+    pronunciation_dictionary_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("pronunciation_dictionaries.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -127,6 +130,8 @@ class Generation(Base):
     voice_cloned: Mapped[bool | None] = mapped_column()
     # Each part heard back: word error, length against the text's, takes, passed (generations/heard_back.py).
     checks: Mapped[dict | None] = mapped_column(JSON)
+    # The text as the engine is given it once pronunciation rules are applied; None when no rule applied.
+    spoken_text: Mapped[str | None] = mapped_column(Text)
     # Task bookkeeping: which process holds it, until when, how often it was tried.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(128))
@@ -179,3 +184,36 @@ class AccessKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PronunciationDictionary(Base):
+    """Named rules for how words are said; each change of its rules makes a new version."""
+
+    __tablename__ = "pronunciation_dictionaries"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    # The version its rules are read from unless a request names another.
+    latest_version_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_pronunciation_dictionaries_created_at", "created_at"),)
+
+
+class PronunciationDictionaryVersion(Base):
+    """A dictionary's rules as they were at one time: never changed, so a version id always means the same rules."""
+
+    __tablename__ = "pronunciation_dictionary_versions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    dictionary_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("pronunciation_dictionaries.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within its dictionary
+    rules: Mapped[list] = mapped_column(JSON)  # pronunciation.rules.Rule.to_json() each, in order
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_pronunciation_dictionary_versions_dictionary_number", "dictionary_id", "number", unique=True),
+    )

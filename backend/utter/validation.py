@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 
+from .audio import markup
 from .errors import UtterError
 from .languages import LANGUAGE_NAMES
 
@@ -20,9 +21,12 @@ def _refuse_surrogates(text: str, field: str) -> None:
                                               "surrogate). Send it as UTF-8 text.", field=field)
 
 
-def _without_controls(text: str) -> str:
-    """Text without control characters (tabs and line breaks kept, as spaces)."""
-    return "".join(" " if ch in "\t\n\r" else ch for ch in text if ch in "\t\n\r" or unicodedata.category(ch) != "Cc")
+def _without_controls(text: str, keep_lines: bool = False) -> str:
+    """Text without control characters (tabs and line breaks kept as spaces, or line breaks as
+    line breaks when `keep_lines`)."""
+    kept = "\n" if keep_lines else ""
+    return "".join(ch if ch in kept else " " if ch in "\t\n\r" else ch
+                   for ch in text.replace("\r\n", "\n") if ch in "\t\n\r" or unicodedata.category(ch) != "Cc")
 
 
 def printable(text: str | None, field: str) -> str:
@@ -53,13 +57,18 @@ def clean_transcript(transcript: str | None) -> str | None:
 
 
 def clean_text(text: str | None, limit: int, field: str) -> str:
-    """Text to speak: valid Unicode, without control characters, with something in it to say
-    (a letter or a digit; zero-width and other invisible characters alone are nothing), and
-    within `limit` characters. Returned stripped."""
+    """Text to speak: valid Unicode, without control characters (line breaks kept: a blank line
+    makes a paragraph's pause), with break tags Utter can honour (markup.py), with something in
+    it to say (a letter or a digit outside tags; zero-width and other invisible characters
+    alone are nothing), and within `limit` characters, tags included. Returned stripped."""
     text = text or ""
     _refuse_surrogates(text, field)
-    text = _without_controls(text).strip()
-    if not any(ch.isalnum() for ch in text):
+    text = _without_controls(text, keep_lines=True).strip()
+    try:
+        spoken = markup.plain_text(text)
+    except markup.MarkupError as exc:
+        raise UtterError(422, exc.code, exc.message, field=field) from None
+    if not any(ch.isalnum() for ch in spoken):
         raise UtterError(422, "text_empty", "Type something to say: this text has no words in it.", field=field)
     if len(text) > limit:
         raise UtterError(422, "text_too_long", f"The text is {len(text)} characters long; the limit is {limit}.",

@@ -198,3 +198,34 @@ def test_an_error_while_speaking_aborts_without_storing_more(storage, tmp_path):
     assert output._encoder._shutdown
     assert (tmp_path / "out.mp3").exists()
     make(storage, tmp_path, Recorder(), chunks=1).abort()  # aborting before any audio is fine
+
+
+def test_pauses_are_silences_of_their_length_between_chunks_and_at_the_ends(storage, tmp_path):
+    """Issue 18: a pause is pure silence as long as asked; the chunks either side fade into it."""
+    from tests.support.audio_fixtures import silences
+    from utter.audio import codec
+
+    recorder = Recorder()
+    with ChunkedOutput(storage, "g1", tmp_path / "out.mp3", chunks=2, stretch=1.0, chunk_done=recorder.chunk_done,
+                       segments_stored=recorder.segments_stored, pauses=(1.0, 0.5), lead_pause=0.25) as output:
+        output.add(Piece(0, tone(1.0), RATE, end=True))
+        output.add(Piece(1, tone(1.0), RATE, end=True))
+    heard = codec.decode(tmp_path / "out.mp3", target_rate=RATE).samples
+    runs = silences(heard, RATE)
+    fade = 0.04
+    assert [start for start, _ in runs] == pytest.approx([0.0, 1.25 + fade, 3.25 + fade], abs=0.03)
+    assert [length for _, length in runs] == pytest.approx([0.25 + fade, 1.0, 0.5 + fade], abs=0.03)
+    assert recorder.chunks == [(1, 2)]
+
+
+def test_a_pause_is_as_long_as_asked_when_the_audio_is_stretched(storage, tmp_path):
+    from tests.support.audio_fixtures import silences
+    from utter.audio import codec
+
+    with ChunkedOutput(storage, "g1", tmp_path / "out.mp3", chunks=2, stretch=2.0, chunk_done=lambda *a: None,
+                       segments_stored=lambda count: None, pauses=(1.5, 0.0)) as output:
+        output.add(Piece(0, tone(2.0), RATE, end=True))
+        output.add(Piece(1, tone(2.0), RATE, end=True))
+    heard = codec.decode(tmp_path / "out.mp3", target_rate=RATE).samples
+    middle = [length for start, length in silences(heard, RATE) if 0.5 < start < 2.0]
+    assert middle == [pytest.approx(1.5, abs=0.06)]

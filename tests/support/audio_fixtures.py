@@ -106,3 +106,21 @@ def make_clip(path: Path, speech: tuple[np.ndarray, int], seconds: float, fmt: s
 
 def decoded_duration(path_or_bytes) -> float:
     return audio.decode(path_or_bytes, target_rate=16000).duration
+
+
+def silences(samples: np.ndarray, sample_rate: int, *, threshold: float = 0.01, min_seconds: float = 0.1,
+             frame_seconds: float = 0.005) -> list[tuple[float, float]]:
+    """(start, length) in seconds of each stretch at least `min_seconds` long whose every frame of
+    `frame_seconds` peaks below `threshold` (0.01 is -40 dBFS: quieter than any speech sound)."""
+    frame = max(int(sample_rate * frame_seconds), 1)
+    usable = len(samples) // frame * frame
+    quiet = np.abs(samples[:usable]).reshape(-1, frame).max(axis=1) < threshold
+    runs, start = [], None
+    for index, is_quiet in enumerate([*quiet, False]):
+        if is_quiet and start is None:
+            start = index
+        elif not is_quiet and start is not None:
+            if (index - start) * frame >= min_seconds * sample_rate:
+                runs.append((start * frame / sample_rate, (index - start) * frame / sample_rate))
+            start = None
+    return runs

@@ -5,7 +5,7 @@ from dataclasses import asdict
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ..audio import spoken_text
+from ..audio import text_normalization
 from ..database import check_database
 from ..languages import LANGUAGE_NAMES
 from .deps import ContextDep
@@ -17,10 +17,13 @@ def engine_summary(ctx) -> dict:
     info = ctx.engine.info
     caps = asdict(info.capabilities)
     caps["languages"] = [{"code": c, "name": LANGUAGE_NAMES.get(c, c)} for c in info.capabilities.languages]
+    # Whether pronunciation rules' IPA phonemes are read (else their aliases are said); how is the engine's affair.
+    caps["phonemes"] = caps.pop("phoneme_markup") is not None
+    caps.pop("phoneme_symbols")
     return {"name": info.name, "label": info.label, "reason": info.reason, "capabilities": caps,
             "details": info.details, "expected_speed": ctx.engine.expected_speed(),
-            "text_normalization": spoken_text.status(ctx.settings.text_normalization,
-                                                     info.capabilities.needs_spoken_text)}
+            "text_normalization": text_normalization.status(ctx.settings.text_normalization,
+                                                     info.capabilities.needs_normalized_text)}
 
 
 @router.get("/health")

@@ -1,12 +1,16 @@
 """Splitting text into pieces an engine can speak well.
 
-Sentence boundaries first (not after common abbreviations, initials or decimal
-points), then, for sentences longer than the engine's limit, at commas or spaces.
+Pauses first (break tags and paragraphs, see markup.py), then sentence boundaries (not
+after common abbreviations, initials or decimal points), then, for sentences longer than
+the engine's limit, at commas or spaces.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from .markup import Pause, parse
 
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "inc", "ltd",
@@ -79,8 +83,41 @@ def _split_long(sentence: str, max_chars: int) -> list[str]:
             cut = window.rfind(" ")
         if cut <= 0:
             cut = max_chars - 1  # no space at all (e.g. Chinese): cut hard
+        opened = window.rfind("[[", 0, cut + 1)
+        if opened > 0 and window.rfind("]]", 0, cut + 1) < opened:
+            cut = opened - 1  # never inside a phoneme spelling ([[ ... ]], from a pronunciation rule)
         pieces.append(rest[: cut + 1].strip())
         rest = rest[cut + 1:].strip()
     if rest:
         pieces.append(rest)
     return pieces
+
+
+@dataclass(frozen=True)
+class SpeechPlan:
+    """A text as the engine will speak it: chunks of words, and the silence around them."""
+
+    chunks: tuple[str, ...]
+    pauses: tuple[float, ...]  # seconds of silence after each chunk
+    lead: float = 0.0  # seconds of silence before the first chunk
+
+
+def plan_speech(text: str, max_chars: int, first_max_chars: int | None = None) -> SpeechPlan:
+    """Chunks and pauses for `text` (already checked: its break tags are valid); a pause always
+    falls between two chunks, or before the first or after the last."""
+    chunks: list[str] = []
+    pauses: list[float] = []
+    lead = 0.0
+    for part in parse(text):
+        if isinstance(part, Pause):
+            if pauses:
+                pauses[-1] += part.seconds
+            else:
+                lead += part.seconds
+            continue
+        if not any(ch.isalnum() for ch in part):
+            continue  # only punctuation between two pauses: nothing to say
+        pieces = chunk_text(part, max_chars, None if chunks else first_max_chars)
+        chunks += pieces
+        pauses += [0.0] * len(pieces)
+    return SpeechPlan(tuple(chunks), tuple(pauses), lead)

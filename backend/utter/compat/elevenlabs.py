@@ -23,6 +23,7 @@ from ..errors import UtterError
 from ..generations import service as generations
 from ..models import Generation, GenerationStatus, Voice
 from ..languages import LANGUAGE_NAMES
+from ..pronunciation.service import Locator
 from ..validation import check_speed
 from ..voices import service as voices
 from ..voices.uploads import clone_from_samples
@@ -42,6 +43,13 @@ class VoiceSettings(BaseModel):
     speed: float | None = None  # the one setting Utter's engines honour; stability, style etc. are ignored
 
 
+class DictionaryLocator(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    pronunciation_dictionary_id: str
+    version_id: str | None = None  # the latest when left out
+
+
 class TextToSpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -49,6 +57,7 @@ class TextToSpeechRequest(BaseModel):
     model_id: str | None = None
     language_code: str | None = None
     voice_settings: VoiceSettings | None = None
+    pronunciation_dictionary_locators: list[DictionaryLocator] | None = None  # applied in order, then the voice's
     seed: int | None = None
 
 
@@ -64,8 +73,11 @@ async def _speak(voice_id: str, request: TextToSpeechRequest, output_format: str
                  http: Request, *, whole: bool) -> Response:
     fmt = _format(output_format)
     speed = request.voice_settings.speed if request.voice_settings else None
+    dictionaries = [Locator(d.pronunciation_dictionary_id, d.version_id)
+                    for d in request.pronunciation_dictionary_locators or ()]
     generation = await run_in_threadpool(speech.submit_speech, ctx, voice_id, request.text,
-                                         language=request.language_code, speed=check_speed(speed), text_field="text")
+                                         language=request.language_code, speed=check_speed(speed), text_field="text",
+                                         dictionaries=dictionaries)
     headers = speech.speech_headers(ctx, generation) | {"history-item-id": str(generation.id),
                                                         "request-id": str(generation.id)}
     body = await speech.audio_stream(ctx, generation, fmt, http.is_disconnected)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +23,7 @@ from ..generations import repository
 from ..generations.service import enqueue
 from ..generations.streaming import generation_mp3
 from ..models import Generation, GenerationStatus, Voice
+from ..pronunciation.service import Locator
 from ..validation import clean_language, clean_text
 from ..voices import service as voices
 
@@ -49,13 +50,13 @@ def find_voice(session: Session, reference: str) -> Voice:
 
 
 def submit_speech(ctx: AppContext, voice_reference: str, text: str, *, language: str | None, speed: float,
-                  text_field: str) -> Generation:
+                  text_field: str, dictionaries: Sequence[Locator] = ()) -> Generation:
     """Queue speech in a voice (id or name) as an ordinary generation, held to the same limits as
     POST /api/generate. Opens its own unit of work: the routes that call it wait on the event loop."""
     with session_scope(ctx.sessions) as session:
         voice = find_voice(session, voice_reference)
         text = clean_text(text, ctx.settings.max_text_chars, text_field)
-        generation = enqueue(session, ctx, voice, text, language_for(ctx, language), speed)
+        generation = enqueue(session, ctx, voice, text, language_for(ctx, language), speed, dictionaries)
         session.expunge(generation)
         return generation
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from .. import scratch
 from ..adapters.storage import ObjectMissing, generated_key, preview_key, reference_key
 from ..audio import codec
+from ..audio.markup import plain_text
 from ..context import AppContext
 from ..errors import UtterError
 from ..generations import repository
@@ -62,8 +63,9 @@ def submit(session: Session, ctx: AppContext, request: DesignRequest) -> list[Ge
         raise UtterError(422, "description_too_long",
                          f"The description is {len(description)} characters long; the limit is "
                          f"{MAX_DESCRIPTION_CHARS}.", field="description")
-    text = DEFAULT_PREVIEW_TEXT if request.text is None else " ".join(clean_text(request.text, MAX_PREVIEW_CHARS,
-                                                                                 "text").split())
+    # A preview is one short clip (and becomes the saved voice's transcript): tags are left out.
+    text = DEFAULT_PREVIEW_TEXT if request.text is None else " ".join(
+        plain_text(clean_text(request.text, MAX_PREVIEW_CHARS, "text")).split())
     if not 1 <= request.candidates <= MAX_CANDIDATES:
         raise UtterError(422, "candidates_out_of_range",
                          f"Ask for 1 to {MAX_CANDIDATES} candidates.", field="candidates")

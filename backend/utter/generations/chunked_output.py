@@ -3,7 +3,8 @@
 Each chunk is joined to the last (levelled, crossfaded), brought to the asked speed when
 the engine cannot do that itself, encoded to MP3 and stored in stream segments, so a
 listener can start as soon as there is any audio: the first segment is stored at once,
-then one about every SEGMENT_SECONDS, and one at the end of each chunk. An engine that
+then one about every SEGMENT_SECONDS, and one at the end of each chunk. Pauses asked for
+in the text are silence put between chunks here, whichever engine speaks. An engine that
 hands back a chunk in pieces as it makes it (Qwen3-TTS's decoding core) is heard before
 the chunk is finished. Encoding and storing run in a thread of their own beside the
 engine, one piece behind it at most, so memory stays flat. The whole MP3 is on disk when
@@ -12,7 +13,7 @@ the output is closed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,12 +41,14 @@ def split_speed(speed: float, capabilities: Capabilities) -> tuple[float, float]
 class ChunkedOutput:
     def __init__(self, storage: Storage, generation_id: str, mp3_path: Path, *, chunks: int, stretch: float,
                  chunk_done: Callable[[int, int], None], segments_stored: Callable[[int], None],
-                 stream: bool = True):
-        """`stretch` is the speed change left to do here (see split_speed). From the encoding thread,
+                 pauses: Sequence[float] = (), lead_pause: float = 0.0, stream: bool = True):
+        """`stretch` is the speed change left to do here (see split_speed). `pauses[i]` is the seconds
+        of silence after chunk i, `lead_pause` before the first. From the encoding thread,
         `chunk_done(done, total)` is told after each finished chunk and `segments_stored(count)`
         after each stored segment. `stream=False` writes the MP3 only (a file rebuilt with retaken
         parts, after listeners have heard the first takes)."""
         self.chunks = chunks
+        self._pauses, self._lead_pause = tuple(pauses), lead_pause
         self.duration = 0.0  # seconds of MP3, once closed
         self._storage, self._generation_id = storage, generation_id
         self._chunk_done, self._segments_stored = chunk_done, segments_stored
@@ -82,6 +85,8 @@ class ChunkedOutput:
 
     def _encode(self, piece: Piece, starts: bool) -> None:
         if starts:
+            if piece.chunk == 0:
+                self._pause(self._lead_pause)
             self._stitcher.start_chunk()
         if piece.samples.size:
             self._write(self._stitcher.feed(piece.samples))
@@ -90,12 +95,24 @@ class ChunkedOutput:
                 self._cut()
             return
         self._write(self._stitcher.end_chunk())
+        if piece.chunk < len(self._pauses):
+            self._pause(self._pauses[piece.chunk])
         if piece.chunk == self.chunks - 1:
             self._write(self._stitcher.finish())
             self._writer.write(self._tempo.finish())
             return  # the last bytes come when the encoder is flushed; they go in the final file only
         self._cut()
         self._chunk_done(piece.chunk + 1, self.chunks)
+
+    def _pause(self, seconds: float) -> None:
+        """Silence that lasts `seconds` in the finished audio, joined like a chunk of its own."""
+        if seconds <= 0:
+            return
+        # The speech either side crossfades into it: a fade's length more at each end leaves `seconds`
+        # of pure silence between them. Audio stretched on the way out (an engine without a rate
+        # control) is stretched here too, so the pause is as long as asked at any speed.
+        length = round(seconds * self._stretch * self._sample_rate) + 2 * self._stitcher.fade
+        self._write(self._stitcher.push(np.zeros(length, dtype=np.float32)))
 
     def _write(self, samples: np.ndarray) -> None:
         self._writer.write(self._tempo.push(samples))

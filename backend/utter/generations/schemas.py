@@ -11,6 +11,9 @@ class GenerateRequest(BaseModel):
     text: str = Field(description="What to say")
     language: str | None = Field(None, description="ISO 639-1 code, or 'auto' (default)")
     speed: float | None = Field(None, description="Speaking rate from 0.25 to 4; 1 (default) is normal")
+    pronunciation_dictionary_ids: list[str] = Field(
+        default_factory=list, description="Up to 3 pronunciation dictionaries (their latest versions) for this "
+                                          "text, applied before the voice's own")
 
 
 class GenerationError(BaseModel):
@@ -30,6 +33,8 @@ class GenerationPublic(BaseModel):
     voice_id: uuid.UUID | None
     voice_name: str
     text: str
+    spoken_text: str | None = Field(None, description="The text as the engine was given it, when pronunciation "
+                                                      "rules changed it")
     language: str
     speed: float = Field(1.0, description="Speaking rate (1 is normal)")
     audio_url: str | None = Field(description="Where the MP3 can be fetched once done")

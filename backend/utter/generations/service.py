@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
@@ -11,6 +12,7 @@ from ..adapters.storage import preview_key
 from ..context import AppContext
 from ..errors import UtterError, not_found
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
+from ..pronunciation import service as pronunciation
 from ..validation import check_speed, clean_language, clean_text, parse_id
 from . import repository
 from .schemas import GenerateRequest, GenerationChecks, GenerationError, GenerationPublic
@@ -25,15 +27,18 @@ def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Gener
     if voice is None:
         raise UtterError(404, "voice_not_found", "No voice with that id exists (it may have been deleted).",
                          field="voice_id")
-    return enqueue(session, ctx, voice, text, language, speed)
+    dictionaries = [pronunciation.Locator(dictionary_id) for dictionary_id in request.pronunciation_dictionary_ids]
+    return enqueue(session, ctx, voice, text, language, speed, dictionaries)
 
 
 def enqueue(session: Session, ctx: AppContext, voice: Voice, text: str, language: str,
-            speed: float | None = None) -> Generation:
-    """Queue checked text as speech in `voice`."""
+            speed: float | None = None, dictionaries: Sequence[pronunciation.Locator] = ()) -> Generation:
+    """Queue checked text as speech in `voice`, with the pronunciation rules of `dictionaries` and of the voice."""
+    spoken = pronunciation.spoken_text(session, ctx.engine.info.capabilities, voice, text, dictionaries,
+                                       ctx.settings.max_text_chars)
     generation = Generation(id=uuid.uuid4(), voice_id=voice.id, voice_name=voice.name, text=text,
-                            language=language, status=GenerationStatus.QUEUED, engine=ctx.engine.info.name,
-                            speed=speed)
+                            spoken_text=spoken, language=language, status=GenerationStatus.QUEUED,
+                            engine=ctx.engine.info.name, speed=speed)
     admit(session, ctx, [generation])
     return generation
 
@@ -118,6 +123,7 @@ def to_public(generation: Generation, ctx: AppContext) -> GenerationPublic:
         voice_id=generation.voice_id,
         voice_name=generation.voice_name,
         text=generation.text,
+        spoken_text=generation.spoken_text,
         language=generation.language,
         speed=generation.speed or 1.0,
         audio_url=ctx.storage.url(generation.output_key) if done else None,

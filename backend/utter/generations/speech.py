@@ -1,4 +1,4 @@
-"""Running a speech generation: its text, split into chunks, spoken by the engine into a ChunkedOutput."""
+"""Running a speech generation: its text, split into chunks and pauses, spoken by the engine into a ChunkedOutput."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..adapters.tts.base import EngineError, SpeechEngine, SpeechRequest, VoiceReference
-from ..audio import codec, spoken_text
-from ..audio.text import chunk_text
+from ..audio import codec, text_normalization
+from ..audio.text import SpeechPlan, plan_speech
 from ..models import Voice
 from . import heard_back
 from .chunked_output import ChunkedOutput, split_speed
@@ -33,18 +33,21 @@ def speak(task: Task, workdir: Path) -> Outcome:
     engine = ctx.engine
     engine.load()
     caps = engine.info.capabilities
-    chunks = chunk_text(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
+    # The text with its pronunciation rules applied, as checked when it was queued.
+    plan = plan_speech(generation.spoken_text or generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
     engine_speed, stretch = split_speed(generation.speed or 1.0, caps)
     reference = _reference(task, voice, workdir) if caps.can_clone else None
     # The stored text stays as typed; the engine may be given it in words ("$45" -> "forty five dollars").
-    words = spoken_text.for_generation(ctx.settings.text_normalization, caps.needs_spoken_text, generation.language)
-    said = spoken_text.SpokenChunks(chunks, words) if words else tuple(chunks)
+    words = text_normalization.for_generation(ctx.settings.text_normalization, caps.needs_normalized_text,
+                                              generation.language)
+    said = text_normalization.SpokenChunks(plan.chunks, words) if words else plan.chunks
     request = SpeechRequest(chunks=said, language=generation.language, voice=reference, speed=engine_speed)
     checks, checks_record = _heard_back(task, engine, request, workdir)
     mp3 = workdir / "speech.mp3"
-    task.progress(0, len(chunks))
-    output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(chunks), stretch=stretch,
-                           chunk_done=task.progress, segments_stored=task.segments_stored)
+    task.progress(0, len(plan.chunks))
+    output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(plan.chunks), stretch=stretch,
+                           chunk_done=task.progress, segments_stored=task.segments_stored,
+                           pauses=plan.pauses, lead_pause=plan.lead)
     try:
         with output, closing(engine.speak(request, task)) as pieces:
             for piece in pieces:
@@ -59,7 +62,7 @@ def speak(task: Task, workdir: Path) -> Outcome:
             rebuilt = checks.retake(lambda part: _speak_again(engine, request, part, task), task.check)
             if rebuilt:
                 mp3 = workdir / "speech-retaken.mp3"
-                duration = _rebuild(task, checks, len(chunks), stretch, mp3)
+                duration = _rebuild(task, checks, plan, stretch, mp3)
             checks_record = {**checks.record(), "rebuilt": rebuilt}
         if reference is not None:
             try:
@@ -145,12 +148,14 @@ def _speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: 
                 yield piece.samples
 
 
-def _rebuild(task: Task, checks: heard_back.HeardBack, chunks: int, stretch: float, mp3: Path) -> float:
-    """The MP3 again, from the kept take of every part (levelled and joined as the first pass was)."""
+def _rebuild(task: Task, checks: heard_back.HeardBack, plan: SpeechPlan, stretch: float, mp3: Path) -> float:
+    """The MP3 again, from the kept take of every part (levelled, joined and paused as the first pass was)."""
     from ..adapters.tts.base import Piece
 
+    chunks = len(plan.chunks)
     output = ChunkedOutput(task.ctx.storage, str(task.id), mp3, chunks=chunks, stretch=stretch,
-                           chunk_done=lambda done, total: None, segments_stored=lambda count: None, stream=False)
+                           chunk_done=lambda done, total: None, segments_stored=lambda count: None,
+                           pauses=plan.pauses, lead_pause=plan.lead, stream=False)
     with output:
         for part in range(chunks):
             task.check()

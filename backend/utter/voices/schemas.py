@@ -49,6 +49,8 @@ class VoicePublic(BaseModel):
     source: str = Field(description="uploaded, recorded or designed")
     description: str | None = Field(description="For designed voices: the description it was made from")
     original_filename: str | None
+    pronunciation_dictionary_id: uuid.UUID | None = Field(
+        None, description="The pronunciation dictionary every generation in this voice uses (its latest version)")
 
 
 class VoicesPublic(BaseModel):
@@ -60,3 +62,5 @@ class VoiceUpdate(BaseModel):
     name: str | None = Field(None, description="A new name (1–100 characters)")
     transcript: str | None = Field(None, description="What is said in the reference clip; empty clears it")
     language: str | None = None
+    pronunciation_dictionary_id: str | None = Field(None, description="A pronunciation dictionary to use by "
+                                                                      "default; null or empty for none")

@@ -21,7 +21,8 @@ from ..config import Settings
 from ..errors import UtterError, not_found
 from ..generations import repository as generations
 from ..models import TranscriptionStatus, TranscriptSource, Voice, VoiceSource, utcnow
-from ..validation import clean_language, clean_name, clean_transcript
+from ..pronunciation import repository as dictionaries
+from ..validation import clean_language, clean_name, clean_transcript, parse_id
 from .schemas import CheckWarning, ReferenceCheckPublic, VoicePublic, VoiceUpdate
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ def to_public(voice: Voice, storage: Storage) -> VoicePublic:
         source=voice.source,
         description=voice.description,
         original_filename=voice.original_filename,
+        pronunciation_dictionary_id=voice.pronunciation_dictionary_id,
     )
 
 
@@ -235,6 +237,8 @@ def update_voice(session: Session, ctx: AppContext, voice_id: uuid.UUID, change:
         voice.name = clean_name(change.name)
     if "language" in fields:
         voice.language = clean_language(change.language)
+    if "pronunciation_dictionary_id" in fields:
+        voice.pronunciation_dictionary_id = _dictionary(session, change.pronunciation_dictionary_id)
     if "transcript" in fields:
         transcript = clean_transcript(change.transcript)
         if transcript != voice.reference_transcript:
@@ -251,6 +255,26 @@ def update_voice(session: Session, ctx: AppContext, voice_id: uuid.UUID, change:
     voice.updated_at = utcnow()
     session.commit()
     return voice
+
+
+def _dictionary(session: Session, dictionary_id: str | None) -> uuid.UUID | None:
+    """The pronunciation dictionary a voice is to use by default (it must exist), or None for none."""
+    if not dictionary_id:
+        return None
+    parsed = parse_id(dictionary_id, "pronunciation dictionary", "invalid_pronunciation_dictionary_id",
+                      field="pronunciation_dictionary_id")
+    if dictionaries.get(session, parsed) is None:
+        raise UtterError(404, "pronunciation_dictionary_not_found",
+                         f"No pronunciation dictionary {dictionary_id!r} exists (it may have been deleted).",
+                         field="pronunciation_dictionary_id")
+    return parsed
+
+
+def detach_dictionary(session: Session, dictionary_id: uuid.UUID) -> None:
+    """Voices that used a dictionary about to be deleted use none from now on (and say so in cached lists)."""
+    for voice in session.scalars(select(Voice).where(Voice.pronunciation_dictionary_id == dictionary_id)):
+        voice.pronunciation_dictionary_id = None
+        voice.updated_at = utcnow()
 
 
 def _rematch(voice: Voice) -> None:

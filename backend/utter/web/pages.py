@@ -34,6 +34,7 @@ NAV = (
     ("generate", "/generate", "Generate"),
     ("voices", "/voices", "Voices"),
     ("history", "/history", "History"),
+    ("pronunciation", "/pronunciation", "Pronunciation"),
     ("design", "/design", "Design"),
 )
 
@@ -100,6 +101,11 @@ def voices(request: Request) -> HTMLResponse:
 @router.get("/history", response_class=HTMLResponse)
 def history(request: Request) -> HTMLResponse:
     return render_page(request, "history.html", "history", "History")
+
+
+@router.get("/pronunciation", response_class=HTMLResponse)
+def pronunciation(request: Request) -> HTMLResponse:
+    return render_page(request, "pronunciation.html", "pronunciation", "Pronunciation dictionaries")
 
 
 @router.get("/design", response_class=HTMLResponse)

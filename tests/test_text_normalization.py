@@ -9,14 +9,14 @@ import pytest
 from tests.compat.helpers import upload_voice
 from tests.generations.test_worker import FailingAfterFirstPiece
 from tests.support.app_fixtures import wait_for_generation
-from tests.support.spoken_text_set import SENTENCES, SPOKEN, heard_error
-from utter.audio import spoken_text
-from utter.audio.spoken_text import SpokenChunks, SpokenText, _before_nemo
+from tests.support.normalization_set import SENTENCES, SPOKEN, heard_error
+from utter.audio import text_normalization
+from utter.audio.text_normalization import SpokenChunks, SpokenText, _before_nemo
 
 
 @pytest.fixture(scope="module")
 def words() -> SpokenText:
-    said = spoken_text.shared()
+    said = text_normalization.shared()
     said.warm_up()  # compiles the grammars once per machine (~40 s), then loads them from the cache
     return said
 
@@ -75,16 +75,16 @@ def test_chunks_are_said_in_words_only_when_the_engine_asks_for_them():
 
 
 def test_which_engines_get_words_and_what_the_engine_page_says(monkeypatch):
-    assert spoken_text.applies("auto", True) and not spoken_text.applies("auto", False)
-    assert spoken_text.applies("always", False) and not spoken_text.applies("off", True)
-    assert spoken_text.status("auto", True)["active"] is True
-    assert "reads numbers" in spoken_text.status("auto", False)["reason"]
-    assert "UTTER_TEXT_NORMALIZATION=off" in spoken_text.status("off", True)["reason"]
-    assert spoken_text.for_generation("auto", True, "de") is None  # English only: German is given as written
-    monkeypatch.setattr(spoken_text, "available", lambda: False)
-    missing = spoken_text.status("auto", True)
+    assert text_normalization.applies("auto", True) and not text_normalization.applies("auto", False)
+    assert text_normalization.applies("always", False) and not text_normalization.applies("off", True)
+    assert text_normalization.status("auto", True)["active"] is True
+    assert "reads numbers" in text_normalization.status("auto", False)["reason"]
+    assert "UTTER_TEXT_NORMALIZATION=off" in text_normalization.status("off", True)["reason"]
+    assert text_normalization.for_generation("auto", True, "de") is None  # English only: German is given as written
+    monkeypatch.setattr(text_normalization, "available", lambda: False)
+    missing = text_normalization.status("auto", True)
     assert missing["active"] is False and "utter[normalize]" in missing["reason"]
-    assert spoken_text.for_generation("auto", True, "en") is None
+    assert text_normalization.for_generation("auto", True, "en") is None
 
 
 class RecordingPiper(FailingAfterFirstPiece):
@@ -119,7 +119,7 @@ def test_a_generation_keeps_its_text_and_the_engine_is_given_it_in_words(make_se
 
 @pytest.mark.slow
 def test_whisper_hears_the_words_meant_far_more_often(piper_engine, transcriber, words):
-    """On the sentences the engine reads wrongly: the issue's 50+ set is in benchmarks/spoken_text.py."""
+    """On the sentences the engine reads wrongly: the issue's 50+ set is in benchmarks/text_normalization.py."""
     hard = [s for s in SENTENCES if s in SPOKEN][::2]
     assert len(hard) >= 15
     as_written, _ = heard_error(piper_engine, transcriber, hard)
@@ -152,3 +152,10 @@ def test_no_sentence_break_between_a_title_and_a_name(piper_engine, words):
 
     # Measured: 0.30 s after "Dr." as written (Piper ends a sentence there), 0.08 s in words.
     assert pause(words.say(text)) < 0.15 < pause(text)
+
+
+def test_phonemes_from_a_pronunciation_rule_are_left_alone(words):
+    said = words.say("Ask [[ ˈwɪn ]] for $5 at 3 pm. Then [[ bəˈnænə ]] 2.")
+    assert "[[ ˈwɪn ]]" in said and "[[ bəˈnænə ]]" in said
+    assert "five dollars" in said and "three PM" in said and "two" in said
+    assert words.say("I would like a [[ bɐnˈænə ]] for lunch.") == "I would like a [[ bɐnˈænə ]] for lunch."

@@ -59,6 +59,18 @@ _WORDS = [
 _PHONE = re.compile(r"(?<![\d-])(?:\(?(\d{3})\)?[ -])?(\d{3})-(\d{4})(?![\d-])")
 
 
+# Phonemes written for Piper by a pronunciation rule (pronunciation/rules.py): never rewritten.
+_PHONEMES = re.compile(r"\[\[.*?\]\]", re.S)
+_PHONEMES_SPLIT = re.compile(r"(\[\[.*?\]\])", re.S)
+
+
+def _keep_spaces(piece: str, say) -> str:
+    """`say(piece)` with the spaces around the piece kept (they part it from the phonemes beside it)."""
+    core = piece.strip()
+    start = piece.index(core[0])
+    return piece[:start] + say(core) + piece[start + len(core):]
+
+
 def _digits(group: str | None) -> str:
     return " ".join(group) if group else ""
 
@@ -112,7 +124,15 @@ class SpokenText:
             self._grammars()
 
     def say(self, text: str) -> str:
-        """The whole text in words, sentence by sentence (the grammars are slow on long inputs)."""
+        """The whole text in words, sentence by sentence (the grammars are slow on long inputs).
+
+        Phonemes a pronunciation rule wrote for the engine ("[[ ˈwɪn ]]") are passed through as they are."""
+        if "[[" in text:
+            return "".join(piece if _PHONEMES.fullmatch(piece) or not piece.strip() else _keep_spaces(piece, self._say)
+                           for piece in _PHONEMES_SPLIT.split(text))
+        return self._say(text)
+
+    def _say(self, text: str) -> str:
         spoken = []
         for sentence in split_sentences(text):
             if not _NEEDS_GRAMMARS.search(sentence):
@@ -174,14 +194,14 @@ class SpokenChunks(Sequence[str]):
         return self._said[index]
 
 
-def applies(choice: str, needs_spoken_text: bool) -> bool:
+def applies(choice: str, needs_normalized_text: bool) -> bool:
     """Whether an engine's text goes through the normaliser under UTTER_TEXT_NORMALIZATION=`choice`."""
-    return choice == "always" or (choice == "auto" and needs_spoken_text)
+    return choice == "always" or (choice == "auto" and needs_normalized_text)
 
 
-def status(choice: str, needs_spoken_text: bool) -> dict:
+def status(choice: str, needs_normalized_text: bool) -> dict:
     """What /api/engine says: on or off, and why, in words a person understands."""
-    if not applies(choice, needs_spoken_text):
+    if not applies(choice, needs_normalized_text):
         why = ("switched off by UTTER_TEXT_NORMALIZATION=off" if choice == "off"
                else "this engine reads numbers and abbreviations itself")
         return {"active": False, "reason": why}
@@ -192,8 +212,8 @@ def status(choice: str, needs_spoken_text: bool) -> dict:
             "reason": "numbers, money, dates, times, units and abbreviations are said in words (English)"}
 
 
-def for_generation(choice: str, needs_spoken_text: bool, language: str) -> SpokenText | None:
+def for_generation(choice: str, needs_normalized_text: bool, language: str) -> SpokenText | None:
     """The normaliser a generation's chunks go through, or None: they are spoken as written."""
-    if language not in ("en", "auto") or not applies(choice, needs_spoken_text) or not available():
+    if language not in ("en", "auto") or not applies(choice, needs_normalized_text) or not available():
         return None
     return shared()

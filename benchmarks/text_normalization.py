@@ -1,10 +1,10 @@
 """Text said right (issue 17): what Whisper hears of Piper's speech, as written and in words.
 
-    .venv/bin/python benchmarks/spoken_text.py [--show]
+    .venv/bin/python benchmarks/text_normalization.py [--show]
 
-On the sentences of tests/support/spoken_text_set.py (money, decimals, percentages, times, dates,
+On the sentences of tests/support/normalization_set.py (money, decimals, percentages, times, dates,
 years, ordinals, units, abbreviations read by context, titles before names, telephone numbers),
-Piper speaks each sentence as written and after audio/spoken_text.py; Whisper tiny.en transcribes
+Piper speaks each sentence as written and after audio/text_normalization.py; Whisper tiny.en transcribes
 both, and each is scored against how the sentence should sound (word error rate, both sides in
 Whisper's English normal form). Also prints what the normaliser costs a sentence that needs it,
 against what Piper takes to speak that sentence, and that prose it passes through costs nothing.
@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "backend"))
 
-from tests.support.spoken_text_set import SENTENCES, SPOKEN, heard_error  # noqa: E402
+from tests.support.normalization_set import SENTENCES, SPOKEN, heard_error  # noqa: E402
 from utter.adapters.asr import build_transcriber  # noqa: E402
 from utter.adapters.tts.base import SpeechJob  # noqa: E402
 from utter.adapters.tts.piper_engine import PiperEngine  # noqa: E402
-from utter.audio import spoken_text  # noqa: E402
+from utter.audio import text_normalization  # noqa: E402
 from utter.config import Settings  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def main() -> None:
     if whisper is None:
         sys.exit("faster-whisper is not installed: pip install -e '.[asr]'")
     whisper.load()
-    words = spoken_text.shared()
+    words = text_normalization.shared()
     started = time.perf_counter()
     words.warm_up()
     print(f"grammars loaded in {time.perf_counter() - started:.1f} s (compiled on the first run on a machine)")

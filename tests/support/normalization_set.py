@@ -1,8 +1,8 @@
 """Sentences that written text gets wrong when an engine reads it literally (issue 17), and a measure of it.
 
 Money, decimals, percentages, times, dates, years, ordinals, units, abbreviations read by context,
-titles before names, telephone numbers. Used by tests/test_spoken_text.py (a subset) and
-benchmarks/spoken_text.py (all of them).
+titles before names, telephone numbers. Used by tests/test_text_normalization.py (a subset) and
+benchmarks/text_normalization.py (all of them).
 """
 
 from __future__ import annotations
