@@ -73,7 +73,11 @@ class Settings(BaseSettings):
     qwen_cpu_threads: int = Field(0, ge=0, description="On a CPU: threads of the decoding thread; 0 = automatic")
     qwen_cpu_max_rtf: float = Field(3.0, gt=0, description="auto picks Qwen3-TTS on a CPU only when it is expected "
                                     "to take at most this many seconds per second of speech")
-    models_dir: Path | None = Field(None, description="Where `utter download-models` puts weights")
+    models_dir: Path | None = Field(None, description="Where Qwen3-TTS weights are downloaded to (set up in the "
+                                    "studio, `utter enable-cloning` or `utter download-models`)")
+    hf_endpoint: str = Field("", validation_alias=AliasChoices("HF_ENDPOINT", "UTTER_HF_ENDPOINT"),
+                             description="The Hugging Face hub (or a mirror of it) weights are downloaded from; "
+                                         "empty: huggingface.co")
     modal_token_id: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_ID"))
     modal_token_secret: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_SECRET"))
     modal_app_name: str = "utter-qwen3-tts"

@@ -53,8 +53,8 @@ def test_download_fails_clearly_offline(tmp_path):
     settings = Settings(data_dir=tmp_path, qwen_model="Qwen/Qwen3-TTS-12Hz-0.6B-Base")
     with pytest.raises(EngineError) as err:
         download_models(settings, which=("base",))
-    assert err.value.code == "download_failed"
-    assert "could not reach Hugging Face" in err.value.message
+    assert err.value.code == "hub_unreachable"
+    assert "could not reach Hugging Face" in err.value.message and "HF_HUB_OFFLINE" in err.value.message
     assert "Traceback" not in err.value.message
     assert str(tmp_path / "models" / "Qwen3-TTS-12Hz-0.6B-Base") in err.value.message
 
