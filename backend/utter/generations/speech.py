@@ -23,7 +23,7 @@ def speak(task: Task, workdir: Path) -> Outcome:
         session.expunge_all()
     if voice is None:
         raise TaskFailed("voice_deleted", "The voice was deleted before this generation could run.")
-    engine = ctx.engine
+    engine = ctx.engine  # read once: a switch of engines meanwhile leaves this generation on this one
     engine.load()
     caps = engine.info.capabilities
     chunks = chunk_text(generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
@@ -38,7 +38,7 @@ def speak(task: Task, workdir: Path) -> Outcome:
         for piece in pieces:
             task.check()
             output.add(piece)
-    return Outcome(mp3, output.duration, voice_cloned=caps.can_clone)
+    return Outcome(mp3, output.duration, voice_cloned=caps.can_clone, engine=engine.info.name)
 
 
 def _reference(task: Task, voice: Voice, workdir: Path) -> VoiceReference:
