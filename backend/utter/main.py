@@ -11,8 +11,8 @@ from . import __version__
 from .adapters.asr import Transcriber
 from .adapters.storage import Storage
 from .adapters.tts.base import SpeechEngine
-from .api import design, files, generations, health, voices
-from .bootstrap import build_context, build_runner, worker_threads
+from .api import design, engine_setup, files, generations, health, voices
+from .bootstrap import build_context, build_runner, cloning_setup, worker_threads
 from .compat import elevenlabs, openai
 from .config import Settings
 from .errors import install_error_handlers
@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
         app.state.runner = runner
         if runner:
             runner.start()
+        ctx.cloning = cloning_setup(ctx, runner)
+        ctx.cloning.resume()  # a download an earlier run left unfinished
         transcriptions = ctx.transcriptions
         log.info("utter.started engine=%s storage=%s database=%s asr=%s", ctx.engine.info.name, ctx.storage.name,
                  ctx.db.dialect.name, transcriptions.transcriber.name if transcriptions else "off")
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
         try:
             yield
         finally:
+            ctx.cloning.stop()
             if runner:
                 runner.stop()
             if transcriptions:
@@ -69,7 +72,8 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
     app.add_middleware(AccessGate, rate_limit_per_minute=settings.rate_limit_per_minute)
     app.add_middleware(RequestGuard, settings=settings)  # outermost: refuses before any body is read
     install_error_handlers(app)
-    for router in (voices.router, generations.router, design.router, health.router, files.router, access.router,
+    for router in (voices.router, generations.router, design.router, health.router, engine_setup.router,
+                   files.router, access.router,
                    openai.router, elevenlabs.router, pages.router):
         app.include_router(router)
     pages.mount_static(app)

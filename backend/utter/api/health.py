@@ -13,11 +13,13 @@ router = APIRouter(prefix="/api", tags=["system"])
 
 
 def engine_summary(ctx) -> dict:
+    """The running engine as the API and the pages show it; `setup` is switching cloning on (its state, progress)."""
     info = ctx.engine.info
     caps = asdict(info.capabilities)
     caps["languages"] = [{"code": c, "name": LANGUAGE_NAMES.get(c, c)} for c in info.capabilities.languages]
     return {"name": info.name, "label": info.label, "reason": info.reason, "capabilities": caps,
-            "details": info.details, "expected_speed": ctx.engine.expected_speed()}
+            "details": info.details, "expected_speed": ctx.engine.expected_speed(),
+            "setup": ctx.cloning.status() if ctx.cloning is not None else None}
 
 
 @router.get("/health")
