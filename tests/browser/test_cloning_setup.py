@@ -53,6 +53,8 @@ def test_from_the_banner_to_a_cloned_generation(studio, fake_hub, page, speech_c
 
     expect(page.get_by_role("heading", name="Voice cloning is on")).to_be_visible(timeout=240_000)
     assert api_get(studio, "/api/engine")["name"] == "qwen"
+    expect(page.locator("#fact-engine")).to_have_text("Qwen3-TTS (in-process)")  # the page catches up, no reload
+    expect(page.locator("#fact-clones")).to_have_text("Yes")
     screenshot(page, "cloning-setup-ready")
 
     page.locator("#setup-generate").click()

@@ -67,6 +67,23 @@ const STATUS_TEXT = {
   failed: "",
 };
 
+// What the page said about the engine when it was rendered, brought up to date after the switch.
+async function refreshEngineFacts() {
+  const engine = await api("/api/engine");
+  const facts = {
+    "fact-engine": engine.label,
+    "fact-reason": engine.reason,
+    "fact-clones": engine.capabilities.can_clone ? "Yes" : "No",
+    "fact-designs": engine.capabilities.can_design ? "Yes" : "No",
+    "fact-languages": engine.capabilities.languages.map((language) => language.name).join(", "),
+    "footer-engine": engine.label,
+  };
+  for (const [id, text] of Object.entries(facts)) {
+    const element = $(id);
+    if (element) element.textContent = text;
+  }
+}
+
 function showReady(status) {
   const notice = $("clone-notice");
   notice.classList.remove("notice-warning");
@@ -83,6 +100,7 @@ function showReady(status) {
   note.className = "small";
   note.textContent = status.note || "";
   box.replaceChildren(note, link);
+  refreshEngineFacts().catch(() => {}); // the notice above already says cloning is on
 }
 
 function render(status) {
