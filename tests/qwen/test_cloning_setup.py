@@ -208,3 +208,29 @@ def test_a_generation_running_when_the_engine_switches_finishes_on_the_old_one(m
         after = client.post("/api/generate", json={"voice_id": voice["id"], "text": "Now in my voice."}).json()
         done = wait_for_generation(client, after["status_url"], timeout=180)
         assert done["engine"] == "qwen" and done["voice_cloned"] is True
+
+
+def test_a_server_stopped_mid_download_carries_on_when_it_starts_again(make_server, fake_hub, tmp_path):
+    """A graceful stop (a deploy, Ctrl-C) pauses the download rather than failing it; the next start resumes it
+    by itself. (A process killed outright: test_cloning_processes.py.)"""
+    total = fake_hub.total_bytes(BASE_MODEL)
+    fake_hub.bytes_per_second = total / 8
+    server = start_studio(make_server, fake_hub)
+    with server.client() as client:
+        assert client.post("/api/engine/setup").status_code == 202
+        deadline = time.monotonic() + 60
+        while client.get("/api/engine").json()["setup"]["progress"]["bytes_done"] < total / 4:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    server.stop()
+    staging = tmp_path / "models" / ".downloads" / NAME
+    assert (staging / "listing.json").is_file() and not (staging / "failed.json").exists()
+    fetched_before = len(fake_hub.content_gets)
+
+    fake_hub.bytes_per_second = None
+    again = start_studio(make_server, fake_hub)
+    assert again.ctx.cloning.wait(240).value == "ready"  # nobody asked again
+    resumed = fake_hub.content_gets[fetched_before:]
+    assert resumed and resumed[0][1] is not None and resumed[0][1].startswith("bytes=")  # where it stopped
+    assert len({path for path, _ in fake_hub.content_gets}) == len(fake_hub.repos[BASE_MODEL].files)
+    assert len(fake_hub.content_gets) < 2 * len(fake_hub.repos[BASE_MODEL].files)
