@@ -124,8 +124,9 @@ def list_model(model_id: str, models_dir: Path | str, *, endpoint: str | None = 
     except Exception as exc:  # network, offline mode, a proxy's error page: the same for a person
         raise EngineError(
             "hub_unreachable",
-            f"Could not download {model_id} into {target}: could not reach Hugging Face ({_reason(exc)}). Run this "
-            "where huggingface.co is reachable (and HF_HUB_OFFLINE is not set), or copy the model folder there yourself.",
+            f"Could not download {model_id} into {target}: could not reach Hugging Face at {hub_endpoint(endpoint)} "
+            f"({_reason(exc)}). Run this where it is reachable (and HF_HUB_OFFLINE is not set), or copy the model "
+            "folder there yourself.",
             retryable=True,
         ) from exc
     files = tuple(
