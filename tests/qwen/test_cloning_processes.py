@@ -104,3 +104,16 @@ def test_enable_cloning_on_the_command_line(fake_hub, tmp_path):
     again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "Voice cloning is on already" in again.stdout, again.stderr
 
+
+
+def test_download_models_fetches_the_same_checked_way_without_switching_anything_on(fake_hub, tiny_qwen_base_dir,
+                                                                                     tmp_path):
+    env = {**os.environ, **environment(tmp_path, fake_hub), "UTTER_QWEN_DESIGN_MODEL": ""}
+    done = subprocess.run([sys.executable, "-m", "utter.cli", "download-models", "base"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "models" / NAME
+    assert done.stdout.strip() == f"downloaded {target}"
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == \
+        sorted(fake_hub.repos[BASE_MODEL].files)
+    assert not (target / ".utter-switched-on.json").exists()  # fetched, not switched on: auto still decides
