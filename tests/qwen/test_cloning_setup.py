@@ -234,3 +234,18 @@ def test_a_server_stopped_mid_download_carries_on_when_it_starts_again(make_serv
     assert resumed and resumed[0][1] is not None and resumed[0][1].startswith("bytes=")  # where it stopped
     assert len({path for path, _ in fake_hub.content_gets}) == len(fake_hub.repos[BASE_MODEL].files)
     assert len(fake_hub.content_gets) < 2 * len(fake_hub.repos[BASE_MODEL].files)
+
+
+def test_an_engine_switched_in_that_serves_more_at_once_gets_more_worker_threads(make_server, piper_engine):
+    """On a GPU Qwen3-TTS batches 16 generations: the runner, sized for Piper's one, grows when it switches."""
+    from dataclasses import replace
+
+    from utter.bootstrap import switch_engine
+
+    server = make_server(asr="off", workers=None)  # UTTER_WORKERS unset: as many as the engine serves at once
+    assert server.runner.threads == 1
+    wider = HeldPiper(piper_engine)
+    wider.info = replace(piper_engine.info, capabilities=replace(piper_engine.info.capabilities, max_concurrent=4))
+    switch_engine(server.ctx, wider, server.runner)
+    assert server.runner.threads == 4
+    assert sum(thread.is_alive() for thread in server.runner._threads) == 4
