@@ -159,11 +159,16 @@ class CloningSetup:
     def status(self) -> dict:
         """The state, without asking the hub anything (what /api/engine carries)."""
         state = self.state
-        body = {"state": state.value, "model": self.model_id, "why_not": self.why_not() if state ==
-                SetupState.UNAVAILABLE else None, "error": self._error if state == SetupState.FAILED else None,
-                "progress": self.progress.as_json() if state in (SetupState.DOWNLOADING, SetupState.VERIFYING) else None,
-                "note": self._note or None, "needs": self._plan[1] if self._plan else None}
-        return body
+        counting = state in (SetupState.DOWNLOADING, SetupState.VERIFYING)
+        return {
+            "state": state.value,
+            "model": self.model_id,
+            "why_not": self.why_not() if state == SetupState.UNAVAILABLE else None,
+            "error": self._error if state == SetupState.FAILED else None,
+            "progress": self.progress.as_json() if counting else None,
+            "note": self._note or None,
+            "needs": self._plan[1] if self._plan else None,  # what plan() found last, if it was asked
+        }
 
     def plan(self) -> dict:
         """What setting it up takes here: download size, free space, GPU, the speed to expect.
@@ -365,10 +370,10 @@ class CloningSetup:
         self._error = {"code": code, "message": message}
         self._state = SetupState.FAILED
         if download is not None and download.staging.is_dir():
-            from .adapters.tts.qwen_download import _write_json
+            from .adapters.tts.qwen_download import write_json
 
             try:
-                _write_json(download.staging / FAILURE_FILE, self._error)
+                write_json(download.staging / FAILURE_FILE, self._error)
             except OSError:
                 pass
 

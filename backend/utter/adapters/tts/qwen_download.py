@@ -192,7 +192,7 @@ class ModelDownload:
     def save_listing(self) -> None:
         """Pin the listing beside the files, so a resumed download (another process) fetches the same commit."""
         self.staging.mkdir(parents=True, exist_ok=True)
-        _write_json(self.staging / "listing.json", self.listing.to_json())
+        write_json(self.staging / "listing.json", self.listing.to_json())
 
     @classmethod
     def pending(cls, models_dir: Path | str, model_id: str, **kwargs) -> ModelDownload | None:
@@ -383,7 +383,8 @@ def staging_dir(models_dir: Path, model_id: str) -> Path:
     return Path(models_dir) / STAGING_DIR / local_dir_name(model_id)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """Written beside and renamed into place: a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
