@@ -11,7 +11,7 @@ from .adapters.asr import Transcriber, build_transcriber
 from .adapters.storage import Storage, build_storage
 from .adapters.tts.base import SpeechEngine
 from .adapters.tts.registry import build_engine
-from .cloning_setup import CloningSetup
+from .cloning_setup import PICK_UP_SECONDS, CloningSetup
 from .config import AsrChoice, Settings
 from .context import AppContext
 from .database import make_engine, make_sessionmaker, migrate
@@ -69,9 +69,13 @@ def switch_engine(ctx: AppContext, engine: SpeechEngine, runner: Runner | None) 
 
 
 def cloning_setup(ctx: AppContext, runner: Runner | None) -> CloningSetup:
-    """The studio's "switch cloning on" for this serving process: it swaps the engine in `ctx` when done."""
-    return CloningSetup(ctx.settings, current_engine=lambda: ctx.engine,
-                        switch=lambda engine: switch_engine(ctx, engine, runner))
+    """Switching cloning on for this process: it swaps the engine in `ctx` when done. With a runner (call this
+    before starting it), the runner also looks now and then for weights another process switched on."""
+    setup = CloningSetup(ctx.settings, current_engine=lambda: ctx.engine,
+                         switch=lambda engine: switch_engine(ctx, engine, runner))
+    if runner is not None:
+        runner.every(PICK_UP_SECONDS, "cloning.pick_up", setup.pick_up)
+    return setup
 
 
 def build_runner(ctx: AppContext, threads: int | None = None) -> Runner:

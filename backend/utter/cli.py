@@ -96,12 +96,14 @@ def keys(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """Run generation tasks from the shared database without serving HTTP."""
-    from .bootstrap import build_context, build_runner
+    from .bootstrap import build_context, build_runner, cloning_setup
     from .heap import keep_heap_flat
 
     keep_heap_flat()
     ctx = build_context(_settings(), transcripts=False)
     runner = build_runner(ctx, args.threads)
+    # Cloning switched on in the studio (another process) reaches this one too, without a restart.
+    cloning = cloning_setup(ctx, runner)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -109,6 +111,7 @@ def worker(args: argparse.Namespace) -> int:
     print(f"Utter worker {runner.worker_id} running {runner.threads} thread(s) with engine {ctx.engine.info.name}",
           flush=True)
     stop.wait()
+    cloning.stop()
     runner.stop()
     ctx.db.dispose()
     return 0

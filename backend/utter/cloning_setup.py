@@ -40,6 +40,8 @@ FAILURE_FILE = "failed.json"
 # How long a listing from the hub is trusted for what the pages show (the download pins its own).
 PLAN_TTL_SECONDS = 600.0
 RATE_WINDOW_SECONDS = 5.0
+# How often a process looks for weights another process switched on (`pick_up`).
+PICK_UP_SECONDS = 10.0
 
 # The HTTP status of each refusal of POST /api/engine/setup (the code is the EngineError's).
 REFUSALS = {
@@ -268,6 +270,23 @@ class CloningSetup:
                  download.listing.total_bytes)
         with self._lock:
             self._begin(download)
+
+    def pick_up(self) -> None:
+        """Switch to weights another process switched on meanwhile: the studio served by another process
+        (this one an `utter worker`), or `utter enable-cloning` run beside a running server. Cheap when
+        there is nothing to do (a stat); the loading runs in the set-up's thread."""
+        if self.switch is None or self.state != SetupState.OFF:  # not after a failure: that waits for a retry
+            return
+        from .adapters.tts import qwen
+        from .adapters.tts.qwen_inference import local_model_path
+
+        local = local_model_path(self.model_id, self.settings.models_dir)
+        if local is None or not qwen.switched_on(local):
+            return
+        with self._lock:
+            if self._state not in ACTIVE:
+                log.info("cloning.picked_up model=%s weights=%s", self.model_id, local)
+                self._begin(None)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop downloading (what arrived stays for the next start); a model being loaded finishes loading."""

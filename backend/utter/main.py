@@ -42,9 +42,9 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
         app.state.ctx = ctx
         runner = build_runner(ctx, settings.workers) if worker_threads(ctx, settings.workers) > 0 else None
         app.state.runner = runner
+        ctx.cloning = cloning_setup(ctx, runner)
         if runner:
             runner.start()
-        ctx.cloning = cloning_setup(ctx, runner)
         ctx.cloning.resume()  # a download an earlier run left unfinished
         transcriptions = ctx.transcriptions
         log.info("utter.started engine=%s storage=%s database=%s asr=%s", ctx.engine.info.name, ctx.storage.name,

@@ -92,6 +92,7 @@ def test_a_server_restarted_mid_download_resumes_it(fake_hub, tmp_path):
 
 
 def test_enable_cloning_on_the_command_line(fake_hub, tmp_path):
+    fake_hub.bytes_per_second = fake_hub.total_bytes(BASE_MODEL) / 3  # long enough for the bar to be drawn
     env = {**os.environ, **environment(tmp_path, fake_hub)}
     command = [sys.executable, "-m", "utter.cli", "enable-cloning"]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
@@ -117,3 +118,36 @@ def test_download_models_fetches_the_same_checked_way_without_switching_anything
     assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == \
         sorted(fake_hub.repos[BASE_MODEL].files)
     assert not (target / ".utter-switched-on.json").exists()  # fetched, not switched on: auto still decides
+
+
+def test_worker_processes_pick_up_cloning_switched_on_in_the_studio(fake_hub, tmp_path, speech_clips):
+    """With generations left to `utter worker` (UTTER_WORKERS=0 on the web), the switch made in the studio
+    reaches the worker too, without a restart: its next generations speak in the cloned voice."""
+    from tests.api.test_flow import clone
+    from tests.support.app_fixtures import wait_for_generation
+
+    env = {**environment(tmp_path, fake_hub), "UTTER_WORKERS": "0"}
+    server = start_process(env, tmp_path, "serve", log_name="web.log")
+    worker = start_process(env, tmp_path, "worker", log_name="worker.log")
+    try:
+        deadline = time.monotonic() + 120
+        while "with engine piper" not in worker.log():  # running, on Piper, before anything is switched on
+            assert time.monotonic() < deadline and worker.process.poll() is None, worker.log()
+            time.sleep(0.2)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            voice = clone(client, speech_clips["wav"], transcript="The quick brown fox jumps over the lazy dog.").json()
+            assert client.post("/api/engine/setup").status_code == 202
+            assert wait_for_state(client, {"ready", "failed"})["state"] == "ready", server.log()
+            deadline = time.monotonic() + 180
+            while True:
+                queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": "Hello."}).json()
+                done = wait_for_generation(client, queued["status_url"], timeout=180)
+                if done["engine"] == "qwen" or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            assert done["status"] == "done" and done["engine"] == "qwen", worker.log()
+            assert done["voice_cloned"] is True
+        assert "cloning.picked_up" in worker.log()
+    finally:
+        worker.stop()
+        server.stop()
