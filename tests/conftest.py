@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.support.app_fixtures",
     "tests.support.s3_fixtures",
     "tests.support.qwen_fixtures",
+    "tests.support.fake_hub",
 ]

@@ -12,12 +12,14 @@ from .adapters.asr import Transcriber, build_transcriber
 from .adapters.storage import Storage, build_storage
 from .adapters.tts.base import SpeechEngine
 from .adapters.tts.registry import build_engine
+from .cloning_setup import PICK_UP_SECONDS, CloningSetup
 from .config import AsrChoice, Settings
 from .context import AppContext
 from .database import make_engine, make_sessionmaker, migrate
 from .design import previews
 from .generations import speech
 from .generations.runner import Runner
+from .heap import freeze_long_lived
 from .models import GenerationKind
 from .voices.transcription import Transcriptions
 
@@ -49,6 +51,32 @@ def build_context(settings: Settings, *, engine: SpeechEngine | None = None, sto
 def worker_threads(ctx: AppContext, asked: int | None) -> int:
     """Threads to run generations with: as asked, else as many as the engine serves at once."""
     return ctx.engine.info.capabilities.max_concurrent if asked is None else asked
+
+
+def switch_engine(ctx: AppContext, engine: SpeechEngine, runner: Runner | None) -> None:
+    """Put a loaded engine in place while the process runs (cloning switched on in the studio).
+
+    One assignment: a generation reads `ctx.engine` once when it starts, so those in hand finish
+    on the old engine and the next ones start on this one. The old engine is not closed under
+    them; it goes with the last generation that holds it.
+    """
+    old = ctx.engine
+    ctx.engine = engine
+    if runner is not None and ctx.settings.workers is None:
+        runner.ensure_threads(worker_threads(ctx, None))
+    freeze_long_lived()  # the new model's objects live as long as the process, as at a start
+    ctx.wake.set()
+    log.info("engine.switched from=%s to=%s reason=%s", old.info.name, engine.info.name, engine.info.reason)
+
+
+def cloning_setup(ctx: AppContext, runner: Runner | None) -> CloningSetup:
+    """Switching cloning on for this process: it swaps the engine in `ctx` when done. With a runner (call this
+    before starting it), the runner also looks now and then for weights another process switched on."""
+    setup = CloningSetup(ctx.settings, current_engine=lambda: ctx.engine,
+                         switch=lambda engine: switch_engine(ctx, engine, runner))
+    if runner is not None:
+        runner.every(PICK_UP_SECONDS, "cloning.pick_up", setup.pick_up)
+    return setup
 
 
 def build_runner(ctx: AppContext, threads: int | None = None) -> Runner:

@@ -1,4 +1,4 @@
-"""The `utter` command: serve, worker, migrate, download-models."""
+"""The `utter` command: serve, worker, keys, migrate, enable-cloning, download-models."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 
 
 def _settings():
@@ -95,12 +96,14 @@ def keys(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """Run generation tasks from the shared database without serving HTTP."""
-    from .bootstrap import build_context, build_runner
+    from .bootstrap import build_context, build_runner, cloning_setup
     from .heap import keep_heap_flat
 
     keep_heap_flat()
     ctx = build_context(_settings(), transcripts=False)
     runner = build_runner(ctx, args.threads)
+    # Cloning switched on in the studio (another process) reaches this one too, without a restart.
+    cloning = cloning_setup(ctx, runner)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -108,6 +111,7 @@ def worker(args: argparse.Namespace) -> int:
     print(f"Utter worker {runner.worker_id} running {runner.threads} thread(s) with engine {ctx.engine.info.name}",
           flush=True)
     stop.wait()
+    cloning.stop()
     runner.stop()
     ctx.db.dispose()
     return 0
@@ -129,13 +133,100 @@ def download_models(args: argparse.Namespace) -> int:
     except ImportError:
         print("Downloading Qwen3-TTS weights needs the qwen extra: pip install 'utter[qwen]'", file=sys.stderr)
         return 1
+    counted = [0]
+
+    def on_bytes(count: int) -> None:
+        counted[0] += count
+        print(f"\r  {counted[0] / 1e6:,.1f} MB", end="", file=sys.stderr, flush=True)
+
     try:
-        paths = fetch(_settings(), tuple(args.which))
+        paths = fetch(_settings(), tuple(args.which), on_bytes=on_bytes)
+    except EngineError as exc:
+        print(f"\nerror: {exc.message}", file=sys.stderr)
+        return 1
+    if counted[0]:
+        print(file=sys.stderr)
+    for path in paths:
+        print(f"downloaded {path}")
+    return 0
+
+
+def progress_line(status: dict, width: int = 30) -> str:
+    """One line of the terminal progress bar for a set-up status (the same numbers the pages show)."""
+    state, progress = status["state"], status.get("progress") or {}
+    if state == "loading":
+        return "loading Qwen3-TTS and measuring its speed here..."
+    if state not in ("downloading", "verifying") or not progress.get("bytes_total"):
+        return state
+    fraction = progress.get("fraction") or 0.0
+    filled = int(round(fraction * width))
+    bar = "#" * filled + "-" * (width - filled)
+    line = (f"{state:<11} [{bar}] {100 * fraction:5.1f}%  {progress['bytes_done'] / 1e9:.2f} of "
+            f"{progress['bytes_total'] / 1e9:.2f} GB")
+    if progress.get("bytes_per_second"):
+        line += f"  {progress['bytes_per_second'] / 1e6:.1f} MB/s"
+    if progress.get("seconds_left") is not None:
+        left = int(progress["seconds_left"])
+        line += f"  {left // 60}:{left % 60:02d} left"
+    return line
+
+
+def enable_cloning(args: argparse.Namespace) -> int:
+    """Set up Qwen3-TTS here as the studio's button does, with a progress bar in the terminal."""
+    from .adapters.tts.base import EngineError
+    from .adapters.tts.registry import build_engine
+    from .cloning_setup import ACTIVE, CloningSetup, SetupState
+    from .errors import UtterError
+
+    settings = _settings()
+    try:
+        engine = build_engine(settings)  # built, not loaded: only to know whether it clones already
     except EngineError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
-    for path in paths:
-        print(f"downloaded {path}")
+    setup = CloningSetup(settings, current_engine=lambda: engine, switch=None)
+    if setup.state == SetupState.READY:
+        print(f"Voice cloning is on already: {engine.info.label} ({engine.info.reason}).")
+        return 0
+    needs = setup.plan()
+    if needs.get("download_bytes"):
+        print(f"Qwen3-TTS ({settings.qwen_model}): {needs['download_bytes'] / 1e9:.2f} GB to download into "
+              f"{needs['models_dir']}, {needs['free_bytes'] / 1e9:.1f} GB free.", file=sys.stderr)
+    if needs.get("speed_note"):
+        print(needs["speed_note"], file=sys.stderr)
+    try:
+        setup.start()
+    except UtterError as exc:
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    tty = sys.stderr.isatty()
+    printed_at, printed_kind = 0.0, None
+    while setup.state in ACTIVE and not stopped.is_set():
+        status = setup.status()
+        line = progress_line(status)
+        kind = (status["state"], "[" in line)  # a phase, and whether its bar has begun
+        if tty:
+            print(f"\r{line:<100}", end="", file=sys.stderr, flush=True)
+        elif kind != printed_kind or time.monotonic() - printed_at >= 5:
+            print(line, file=sys.stderr, flush=True)  # a log, not a terminal: a line every few seconds
+            printed_at, printed_kind = time.monotonic(), kind
+        stopped.wait(0.5)
+    if stopped.is_set():
+        setup.stop()
+        print("\nStopped; what arrived is kept: run `utter enable-cloning` again to resume.", file=sys.stderr)
+        return 130
+    setup.wait()
+    if tty:
+        print(file=sys.stderr)
+    status = setup.status()
+    if status["state"] != SetupState.READY.value:
+        error = status.get("error") or {"message": status["state"], "code": status["state"]}
+        print(f"error: {error['message']} ({error['code']})", file=sys.stderr)
+        return 1
+    print(f"Voice cloning is on: Qwen3-TTS is in {needs['models_dir']}. {status.get('note') or ''}".strip())
     return 0
 
 
@@ -162,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("migrate", help="Apply database migrations")
     p.add_argument("revision", nargs="?", default="head")
     p.set_defaults(func=migrate_cmd)
+
+    p = commands.add_parser("enable-cloning", help="Set up Qwen3-TTS on this machine (download, check, load), "
+                            "as the studio's button does")
+    p.set_defaults(func=enable_cloning)
 
     p = commands.add_parser("download-models", help="Download Qwen3-TTS weights into UTTER_MODELS_DIR")
     p.add_argument("which", nargs="*", default=["base", "design"], choices=["base", "design"])

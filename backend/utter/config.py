@@ -81,7 +81,11 @@ class Settings(BaseSettings):
     heard_back: Literal["auto", "on", "off"] = Field(
         "auto", description="Each part of a generation transcribed and compared with its text, and spoken again "
         "when it went wrong: auto = for engines that can (Qwen3-TTS, in-process and on Modal), on, or off")
-    models_dir: Path | None = Field(None, description="Where `utter download-models` puts weights")
+    models_dir: Path | None = Field(None, description="Where Qwen3-TTS weights are downloaded to (set up in the "
+                                    "studio, `utter enable-cloning` or `utter download-models`)")
+    hf_endpoint: str = Field("", validation_alias=AliasChoices("HF_ENDPOINT", "UTTER_HF_ENDPOINT"),
+                             description="The Hugging Face hub (or a mirror of it) weights are downloaded from; "
+                                         "empty: huggingface.co")
     modal_token_id: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_ID"))
     modal_token_secret: str = Field("", validation_alias=_seed_name("MODAL_TOKEN_SECRET"))
     modal_app_name: str = "utter-qwen3-tts"

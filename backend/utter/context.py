@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,9 @@ from .adapters.tts.base import SpeechEngine
 from .config import Settings
 from .voices.listing import VoiceListCache
 from .voices.transcription import Transcriptions
+
+if TYPE_CHECKING:
+    from .cloning_setup import CloningSetup
 
 
 class ProgressSignal:
@@ -57,6 +61,9 @@ class AppContext:
     engine: SpeechEngine
     access: AccessKeys
     transcriptions: Transcriptions | None = None  # None: no speech recognition (off or not installed)
+    # Switching voice cloning on while serving (None in a process that serves no pages: `utter worker`).
+    # `engine` above is replaced when it finishes.
+    cloning: CloningSetup | None = None
     # Set when a task is submitted so idle worker threads wake at once instead of at their next poll.
     wake: threading.Event = field(default_factory=threading.Event)
     voice_list: VoiceListCache = field(default_factory=VoiceListCache)

@@ -11,8 +11,8 @@ from . import __version__
 from .adapters.asr import Transcriber
 from .adapters.storage import Storage
 from .adapters.tts.base import SpeechEngine
-from .api import design, files, generations, health, pronunciation, voices
-from .bootstrap import build_context, build_runner, worker_threads
+from .api import design, engine_setup, files, generations, health, pronunciation, voices
+from .bootstrap import build_context, build_runner, cloning_setup, worker_threads
 from .compat import elevenlabs, elevenlabs_pronunciation, openai
 from .config import Settings
 from .errors import install_error_handlers
@@ -42,8 +42,10 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
         app.state.ctx = ctx
         runner = build_runner(ctx, settings.workers) if worker_threads(ctx, settings.workers) > 0 else None
         app.state.runner = runner
+        ctx.cloning = cloning_setup(ctx, runner)
         if runner:
             runner.start()
+        ctx.cloning.resume()  # a download an earlier run left unfinished
         transcriptions = ctx.transcriptions
         log.info("utter.started engine=%s storage=%s database=%s asr=%s", ctx.engine.info.name, ctx.storage.name,
                  ctx.db.dialect.name, transcriptions.transcriber.name if transcriptions else "off")
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
         try:
             yield
         finally:
+            ctx.cloning.stop()
             if runner:
                 runner.stop()
             if transcriptions:
@@ -70,8 +73,8 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
     app.add_middleware(RequestGuard, settings=settings)  # outermost: refuses before any body is read
     install_error_handlers(app)
     for router in (voices.router, generations.router, design.router, pronunciation.router, health.router,
-                   files.router, access.router, openai.router, elevenlabs.router, elevenlabs_pronunciation.router,
-                   pages.router):
+                   engine_setup.router, files.router, access.router, openai.router, elevenlabs.router,
+                   elevenlabs_pronunciation.router, pages.router):
         app.include_router(router)
     pages.mount_static(app)
     return app

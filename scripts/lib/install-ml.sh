@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Install the Qwen3-TTS + Modal stack into a virtualenv, CPU-only, idempotently.
+# Install the Qwen3-TTS + Modal stack into a virtualenv, idempotently, with the PyTorch build
+# that suits the machine: CUDA where an NVIDIA driver answers (`nvidia-smi -L`), CPU otherwise.
 #
 #   scripts/lib/install-ml.sh /path/to/venv
+#   INSTALL_ML_PLAN=1 scripts/lib/install-ml.sh /path/to/venv   # only say which torch it would install
 #
-# Order matters: torch first at a pinned version (on the project's machines a CPU
-# wheel lies on disk and pip's global constraints pick it; elsewhere it is a normal
-# PyPI install), then qwen-tts with a constraint that keeps that torch, so pip does
-# not pull a multi-GB CUDA build of another version as a dependency.
+# Order matters: torch first at a pinned version, then qwen-tts with a constraint that keeps that
+# torch, so pip does not pull another build of another version as a dependency.
+# PyPI's Linux torch wheel is the CUDA build (with several GB of NVIDIA libraries); on a machine
+# without an NVIDIA driver the CPU build comes from PyTorch's CPU index (UTTER_TORCH_CPU_INDEX)
+# when that answers. Where it does not (the project's machines, which reach only PyPI), a plain
+# install runs: there a CPU wheel lies on disk and pip's global constraints pick it.
 set -euo pipefail
 
 VENV="${1:?usage: install-ml.sh /path/to/venv}"
 PY="$VENV/bin/python"
 [ -x "$PY" ] || { echo "install-ml: no python at $PY" >&2; exit 2; }
+TORCH_CPU_INDEX="${UTTER_TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
 
 TORCH_VERSION=2.13.0
 QWEN_TTS_VERSION=0.1.1
@@ -34,9 +39,36 @@ sys.exit(0 if found.split("+")[0] == sys.argv[2] else 1)
 PYEOF
 }
 
+nvidia_driver() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
+
+reachable() {  # reachable URL -> 0 when it answers within a few seconds
+    "$PY" - "$1" <<'PYEOF' >/dev/null 2>&1
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=5)
+PYEOF
+}
+
+# The pip arguments that install the torch this machine should run (printed as one line by the plan).
+torch_plan() {
+    if nvidia_driver; then
+        echo "cuda torch==$TORCH_VERSION"
+    elif reachable "$TORCH_CPU_INDEX"; then
+        echo "cpu torch==$TORCH_VERSION --extra-index-url $TORCH_CPU_INDEX"
+    else
+        echo "cpu torch==$TORCH_VERSION"
+    fi
+}
+
+if [ -n "${INSTALL_ML_PLAN:-}" ]; then
+    torch_plan
+    exit 0
+fi
+
 if ! installed torch "$TORCH_VERSION"; then
-    echo "install-ml: torch==$TORCH_VERSION"
-    pip_install "torch==$TORCH_VERSION"
+    read -r variant torch_args <<<"$(torch_plan)"
+    echo "install-ml: $variant build of torch==$TORCH_VERSION"
+    # shellcheck disable=SC2086  # torch_args is several words on purpose
+    pip_install $torch_args
 fi
 
 constraints="$(mktemp)"

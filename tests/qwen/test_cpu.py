@@ -209,7 +209,7 @@ def test_engine_measures_its_speed_at_start_then_from_generations(engine, qwen_s
     voice = VoiceReference(voice_id="v", audio_path=reference_wav, transcript="This is my reference clip.", version="1")
     list(engine.synthesize(SpeechJob("Hello from a measured voice.", "en", voice)))
     assert engine.expected_speed()["source"] == "median of the last 1 generation"
-    summary = engine_summary(SimpleNamespace(engine=engine, settings=qwen_settings))
+    summary = engine_summary(SimpleNamespace(engine=engine, settings=qwen_settings, cloning=None))
     assert summary["expected_speed"] == engine.expected_speed()
 
 

@@ -53,8 +53,8 @@ def test_download_fails_clearly_offline(tmp_path):
     settings = Settings(data_dir=tmp_path, qwen_model="Qwen/Qwen3-TTS-12Hz-0.6B-Base")
     with pytest.raises(EngineError) as err:
         download_models(settings, which=("base",))
-    assert err.value.code == "download_failed"
-    assert "could not reach Hugging Face" in err.value.message
+    assert err.value.code == "hub_unreachable"
+    assert "could not reach Hugging Face" in err.value.message and "HF_HUB_OFFLINE" in err.value.message
     assert "Traceback" not in err.value.message
     assert str(tmp_path / "models" / "Qwen3-TTS-12Hz-0.6B-Base") in err.value.message
 
@@ -100,3 +100,27 @@ def test_explicit_modal_choice_builds_the_modal_engine(tmp_path):
     engine = build_engine(Settings(data_dir=tmp_path, engine="modal"))
     assert isinstance(engine, RemoteEngine) and isinstance(engine.calls, ModalCalls)
     assert engine.info.capabilities.can_clone
+
+
+def test_a_gpu_without_weights_runs_piper_and_leaves_the_download_to_the_studio(tmp_path, monkeypatch):
+    """No first generation that fetches gigabytes out of sight: the pages offer the download instead (issue 20)."""
+    from utter.adapters.tts.registry import build_engine
+
+    monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
+    monkeypatch.setattr(qwen, "_cuda_available", lambda: True)
+    settings = Settings(_env_file=None, data_dir=tmp_path, engine="auto")
+    assert qwen.availability(settings) is None
+    engine = build_engine(settings)
+    assert engine.info.name == "piper"
+    assert "a CUDA GPU is present but the Qwen3-TTS weights are not downloaded yet" in engine.info.reason
+
+
+def test_weights_switched_on_in_the_studio_keep_qwen_on_a_cpu_auto_would_decline(tmp_path, tiny_qwen_base_dir):
+    import shutil
+
+    local = shutil.copytree(tiny_qwen_base_dir, tmp_path / "weights")
+    slow = Settings(_env_file=None, data_dir=tmp_path, qwen_model=str(local), qwen_device="cpu",
+                    qwen_cpu_max_rtf=1e-6)  # no CPU is this fast
+    assert qwen.availability(slow) is None and "more than UTTER_QWEN_CPU_MAX_RTF" in qwen.declined(slow)
+    qwen.mark_switched_on(local, "studio")
+    assert qwen.availability(slow) == f"Qwen3-TTS was switched on in the studio (weights at {local})"

@@ -14,6 +14,7 @@ router = APIRouter(prefix="/api", tags=["system"])
 
 
 def engine_summary(ctx) -> dict:
+    """The running engine as the API and the pages show it; `setup` is switching cloning on (its state, progress)."""
     info = ctx.engine.info
     caps = asdict(info.capabilities)
     caps["languages"] = [{"code": c, "name": LANGUAGE_NAMES.get(c, c)} for c in info.capabilities.languages]
@@ -23,7 +24,8 @@ def engine_summary(ctx) -> dict:
     return {"name": info.name, "label": info.label, "reason": info.reason, "capabilities": caps,
             "details": info.details, "expected_speed": ctx.engine.expected_speed(),
             "text_normalization": text_normalization.status(ctx.settings.text_normalization,
-                                                     info.capabilities.needs_normalized_text)}
+                                                            info.capabilities.needs_normalized_text),
+            "setup": ctx.cloning.status() if ctx.cloning is not None else None}
 
 
 @router.get("/health")

@@ -39,8 +39,9 @@ def render(task: Task, workdir: Path) -> Outcome:
     ctx, generation = task.ctx, task.generation
     job = DesignJob(text=generation.text, language=generation.language, description=generation.description or "")
     parts: list[np.ndarray] = []
-    sample_rate = ctx.engine.info.capabilities.sample_rate
-    with closing(ctx.engine.speak_design(job, task)) as pieces:
+    engine = ctx.engine  # read once: a switch of engines meanwhile leaves this preview on this one
+    sample_rate = engine.info.capabilities.sample_rate
+    with closing(engine.speak_design(job, task)) as pieces:
         for piece in pieces:
             task.check()
             parts.append(piece.samples)
@@ -53,7 +54,7 @@ def render(task: Task, workdir: Path) -> Outcome:
     ctx.storage.put_file(preview_key(str(generation.id)), wav_path, "audio/wav")
     with codec.Mp3Writer(mp3_path, sample_rate) as writer:
         writer.write(samples)
-    return Outcome(mp3_path, writer.samples_in / sample_rate)
+    return Outcome(mp3_path, writer.samples_in / sample_rate, engine=engine.info.name)
 
 
 def _expire(ctx: AppContext) -> int:

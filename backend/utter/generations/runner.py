@@ -49,6 +49,9 @@ class Outcome:
     duration: float
     voice_cloned: bool | None = None
     checks: dict | None = None  # what hearing each part back found (generations/heard_back.py)
+    # The engine that spoke it: the engine may be switched while a generation runs (cloning switched
+    # on in the studio), and the one it started on finishes it.
+    engine: str | None = None
 
 
 Handler = Callable[[Task, Path], Outcome]
@@ -171,6 +174,16 @@ class Runner:
             thread.start()
             self._threads.append(thread)
 
+    def ensure_threads(self, count: int) -> None:
+        """Run at least `count` worker threads (an engine switched in while running serves more at once)."""
+        if self._stop.is_set():
+            return
+        for index in range(len(self._threads), count):
+            thread = threading.Thread(target=self._loop, name=f"utter-worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.threads = max(self.threads, count)
+
     def stop(self) -> None:
         """Let tasks in hand finish for up to `stop_grace_seconds` in all; hand back the rest to the queue."""
         self._stop.set()
@@ -225,6 +238,7 @@ class Runner:
                 outcome = handler(task, Path(workdir))
                 task.check()
                 ctx.storage.put_file(task.output_key, outcome.mp3, "audio/mpeg")
+                engine_name = outcome.engine or engine_name
                 task.finish(output_key=task.output_key, duration_seconds=outcome.duration, engine=engine_name,
                             voice_cloned=outcome.voice_cloned, checks=outcome.checks,
                             synthesis_seconds=time.perf_counter() - started)

@@ -30,7 +30,7 @@ def speak(task: Task, workdir: Path) -> Outcome:
         session.expunge_all()
     if voice is None:
         raise TaskFailed("voice_deleted", "The voice was deleted before this generation could run.")
-    engine = ctx.engine
+    engine = ctx.engine  # read once: a switch of engines meanwhile leaves this generation on this one
     engine.load()
     caps = engine.info.capabilities
     # The text with its pronunciation rules applied, as checked when it was queued.
@@ -80,7 +80,7 @@ def speak(task: Task, workdir: Path) -> Outcome:
     finally:
         if checks:
             checks.close()
-    return Outcome(mp3, duration, voice_cloned=caps.can_clone, checks=checks_record)
+    return Outcome(mp3, duration, voice_cloned=caps.can_clone, engine=engine.info.name, checks=checks_record)
 
 
 # Likeness is scored on at most this much of the result (the speaker encoder's cost grows with it;

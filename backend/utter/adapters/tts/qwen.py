@@ -36,19 +36,60 @@ log = logging.getLogger(__name__)
 
 
 def availability(settings: Settings) -> str | None:
-    """Why `auto` should pick this engine, or None: qwen-tts installed and either a CUDA GPU to
-    run it on, or its weights on disk and this CPU fast enough (`cpu_verdict`)."""
+    """Why `auto` should pick this engine, or None: qwen-tts installed and its weights on disk (or in the
+    Hugging Face cache), with a CUDA GPU to run them on, or switched on in the studio, or this CPU fast
+    enough (`cpu_verdict`). Without weights a GPU is not enough: the studio offers to download them, with
+    a progress bar, rather than the first generation fetching gigabytes out of sight."""
     if find_spec("qwen_tts") is None:
         return None
     local = qi.local_model_path(settings.qwen_model, settings.models_dir)
     if local is not None:
         if _on_gpu(settings):
             return f"Qwen3-TTS weights found at {local} and a CUDA GPU is present"
+        if switched_on(local):
+            return f"Qwen3-TTS was switched on in the studio (weights at {local})"
         fast_enough, why = cpu_verdict(settings, local)
         return f"Qwen3-TTS weights found at {local}; {why}" if fast_enough else None
-    if _cuda_available():
-        return "a CUDA GPU is present and qwen-tts is installed"
+    if _in_hub_cache(settings.qwen_model) and _cuda_available():
+        return "Qwen3-TTS weights are in the Hugging Face cache and a CUDA GPU is present"
     return None
+
+
+SWITCHED_ON_MARKER = ".utter-switched-on.json"
+
+
+def switched_on(local) -> bool:
+    """Whether someone switched cloning on for these weights (in the studio or `utter enable-cloning`):
+    then `auto` keeps Qwen3-TTS after a restart even on a CPU it would not pick by itself."""
+    from pathlib import Path
+
+    return (Path(local) / SWITCHED_ON_MARKER).is_file()
+
+
+def mark_switched_on(local, how: str) -> None:
+    import json
+    import time
+    from pathlib import Path
+
+    (Path(local) / SWITCHED_ON_MARKER).write_text(json.dumps({"how": how, "at": time.time()}))
+
+
+def _in_hub_cache(model: str) -> bool:
+    """Whether huggingface_hub's cache holds the model's config (from an earlier from_pretrained); no network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except Exception:  # noqa: BLE001 - a local folder or an odd id is simply not in the cache
+        return False
+
+
+def gpu_waiting_for_weights(settings: Settings) -> bool:
+    """A CUDA GPU and qwen-tts are here but no weights yet: `auto` runs Piper and the studio offers the download."""
+    return (find_spec("qwen_tts") is not None and qi.local_model_path(settings.qwen_model, settings.models_dir) is None
+            and _on_gpu(settings))
 
 
 def declined(settings: Settings) -> str | None:
@@ -56,7 +97,7 @@ def declined(settings: Settings) -> str | None:
     if find_spec("qwen_tts") is None:
         return None
     local = qi.local_model_path(settings.qwen_model, settings.models_dir)
-    if local is None or _on_gpu(settings):
+    if local is None or _on_gpu(settings) or switched_on(local):
         return None
     fast_enough, why = cpu_verdict(settings, local)
     if fast_enough:
@@ -87,9 +128,11 @@ def cpu_verdict(settings: Settings, local) -> tuple[bool, str]:
     return False, f"{where}, more than UTTER_QWEN_CPU_MAX_RTF={limit:g}{hint}"
 
 
-def _cpu_estimate(settings: Settings, local: str, precision: str | None = None) -> tuple[dict | None, str]:
+def _cpu_estimate(settings: Settings, local: str, precision: str | None = None,
+                  config: dict | None = None) -> tuple[dict | None, str]:
     """(expected speed or None when unknown, path in words) for the model at `local` on this CPU,
-    before loading anything heavy."""
+    before loading anything heavy. `config`: the model's config.json when it is not on disk yet
+    (the studio estimates the speed before downloading)."""
     import json
     from pathlib import Path
 
@@ -105,7 +148,7 @@ def _cpu_estimate(settings: Settings, local: str, precision: str | None = None) 
     if stored is not None:
         return stored, path
     try:
-        config = json.loads((Path(local) / "config.json").read_text())
+        config = config if config is not None else json.loads((Path(local) / "config.json").read_text())
         return speed.estimate_cpu(config, chosen, codec, _bandwidth()), path
     except (OSError, ValueError, KeyError, TypeError):
         return None, path
@@ -129,6 +172,27 @@ def _cuda_available() -> bool:
     except ImportError:
         return False
     return torch.cuda.is_available()
+
+
+def cpu_expectation(settings: Settings, local, config: dict) -> tuple[dict | None, str]:
+    """The speed to expect on this CPU for a model not downloaded yet (from its config.json), and in words."""
+    estimate, path = _cpu_estimate(settings, str(local), config=config)
+    if estimate is None:
+        return None, "its speed on this CPU cannot be estimated"
+    return estimate, path
+
+
+def gpu_name(settings: Settings) -> str | None:
+    """The CUDA GPU Qwen3-TTS would run on, or None (no GPU, or UTTER_QWEN_DEVICE=cpu)."""
+    if not _on_gpu(settings):
+        return None
+    import torch
+
+    device = settings.qwen_device if settings.qwen_device.startswith("cuda") else "cuda"
+    try:
+        return torch.cuda.get_device_name(torch.device(device))
+    except Exception:  # noqa: BLE001 - a name is only for the page
+        return "a CUDA GPU"
 
 
 def _on_gpu(settings: Settings) -> bool:

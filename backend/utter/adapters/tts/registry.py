@@ -1,8 +1,9 @@
 """Choosing the engine: an explicit setting always wins; `auto` picks the best available.
 
-auto: Modal when its token is configured; else Qwen3-TTS in-process when CUDA is present,
-or when its weights are on disk and this CPU runs it fast enough (UTTER_QWEN_CPU_MAX_RTF,
-measured or estimated: see qwen.cpu_verdict); else the embedded Piper CPU engine. The
+auto: Modal when its token is configured; else Qwen3-TTS in-process when its weights are on
+disk and either a CUDA GPU is present, cloning was switched on in the studio, or this CPU runs
+it fast enough (UTTER_QWEN_CPU_MAX_RTF, measured or estimated: see qwen.cpu_verdict); else the
+embedded Piper CPU engine, and the studio offers to download the weights (cloning_setup). The
 reason is kept on the engine's info so the health endpoint and the pages can say why it runs.
 """
 
@@ -29,6 +30,10 @@ def build_engine(settings: Settings) -> SpeechEngine:
     too_slow = _qwen_declined(settings)
     if too_slow:
         return _piper(f"auto: no Modal token, no CUDA GPU; {too_slow}")
+    if _qwen_waits_for_weights(settings):
+        return _piper("auto: no Modal token; a CUDA GPU is present but the Qwen3-TTS weights are not downloaded yet "
+                      "(set up voice cloning on the home page, or run `utter enable-cloning`), so the embedded CPU "
+                      "engine runs")
     return _piper(
         "auto: no Modal token, no CUDA GPU and no Qwen3-TTS weights on disk, so the embedded CPU engine runs"
     )
@@ -59,6 +64,19 @@ def _qwen_declined(settings: Settings) -> str | None:
     except ImportError:
         return None
     return qwen.declined(settings)
+
+
+def _qwen_waits_for_weights(settings: Settings) -> bool:
+    try:
+        from . import qwen
+    except ImportError:
+        return False
+    return qwen.gpu_waiting_for_weights(settings)
+
+
+def build_qwen_engine(settings: Settings, reason: str) -> SpeechEngine:
+    """Qwen3-TTS in-process, for a switch made while the server runs (cloning_setup)."""
+    return _qwen(settings, reason)
 
 
 def _qwen(settings: Settings, reason: str) -> SpeechEngine:
