@@ -66,7 +66,7 @@ def test_without_the_cpu_index_a_plain_install_runs(tmp_path):
 
 def test_scripts_serve_installs_what_cloning_needs_with_the_same_script_as_the_tests():
     serve = (ROOT / "scripts" / "serve").read_text()
-    assert 'ensure_venv "piper,asr"' in serve  # Piper and automatic transcripts
+    assert 'ensure_venv "piper,asr,normalize"' in serve  # Piper, automatic transcripts, numbers said in words
     assert re.search(r"^if ! bash scripts/lib/install-ml\.sh \.venv; then$", serve, flags=re.MULTILINE)
     assert "bash scripts/lib/install-ml.sh .venv" in (ROOT / "scripts" / "test").read_text()
     # The slim image for a web tier calling Modal stays without torch.

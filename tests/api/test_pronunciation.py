@@ -64,9 +64,9 @@ def test_a_phoneme_spelling_is_spoken_by_piper(make_server, speech_clips, transc
         # A made-up word, spelt in IPA (espeak-ng's, as Piper reads it) as "banana".
         fruit = dictionary(client, [{"type": "phoneme", "string_to_replace": "Xyloq", "phoneme": "bɐnˈænə",
                                      "alphabet": "ipa"}], name="Fruit")
-        assert "banana" not in heard(client, transcriber, generate(client, voice, "I would like a Xyloq for lunch."))
-        queued = generate(client, voice, "I would like a Xyloq for lunch.", [fruit["id"]])
-        assert queued["spoken_text"] == "I would like a [[ bɐnˈænə ]] for lunch."
+        assert "banana" not in heard(client, transcriber, generate(client, voice, "I would like one Xyloq for lunch."))
+        queued = generate(client, voice, "I would like one Xyloq for lunch.", [fruit["id"]])
+        assert queued["spoken_text"] == "I would like one [[ bɐnˈænə ]] for lunch."
         assert "banana" in heard(client, transcriber, queued)
         unknown = dictionary(client, [{"type": "phoneme", "string_to_replace": "Bach", "phoneme": "bɑ☃",
                                        "alphabet": "ipa"}], name="Composers")

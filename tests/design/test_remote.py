@@ -34,6 +34,9 @@ class RemoteDesigner:
     def spawn_speech(self, job, reference_audio):
         raise AssertionError("no speech in these tests")
 
+    def likeness(self, voice, samples, sample_rate, reference_audio):
+        raise AssertionError("no speech, so nothing to score, in these tests")
+
     def spawn_design(self, job):
         call_id = f"call-{len(self.jobs)}"
         self.jobs[call_id] = job
