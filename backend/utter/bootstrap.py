@@ -8,7 +8,7 @@ import logging
 from . import scratch
 from .audio import text_normalization
 from .access.keys import AccessKeys
-from .adapters.asr import Transcriber, build_transcriber
+from .adapters.asr import Transcriber, build_multilingual_transcriber, build_transcriber
 from .adapters.storage import Storage, build_storage
 from .adapters.tts.base import SpeechEngine
 from .adapters.tts.registry import build_engine
@@ -31,8 +31,9 @@ def build_context(settings: Settings, *, engine: SpeechEngine | None = None, sto
                   run_migrations: bool = True) -> AppContext:
     """Everything a process needs, built from settings; tests may pass a ready engine, storage or transcriber.
 
-    `transcripts=False` leaves speech recognition out (a worker process makes no voices). A
-    transcriber passed in is still switched off by UTTER_ASR=off.
+    `transcripts=False` leaves out the transcription of reference clips (a worker process makes no
+    voices); its generations are still heard back. A transcriber passed in is still switched off by
+    UTTER_ASR=off.
     """
     scratch.sweep_dead()  # what a killed process left in the temporary folder
     if run_migrations:
@@ -40,12 +41,15 @@ def build_context(settings: Settings, *, engine: SpeechEngine | None = None, sto
     db = make_engine(settings)
     sessions = make_sessionmaker(db)
     store = storage or build_storage(settings)
-    recogniser = None
-    if transcripts and settings.asr != AsrChoice.OFF:
+    recogniser = multilingual = None
+    if settings.asr != AsrChoice.OFF:
+        # Built, not loaded: a model loads on first use (a worker's first check of a generation).
         recogniser = transcriber or build_transcriber(settings)
+        multilingual = build_multilingual_transcriber(settings)
     return AppContext(settings=settings, db=db, sessions=sessions, storage=store,
                       engine=engine or build_engine(settings), access=AccessKeys(sessions, settings.api_key),
-                      transcriptions=Transcriptions(recogniser, sessions, store) if recogniser else None)
+                      recogniser=recogniser, multilingual_recogniser=multilingual,
+                      transcriptions=Transcriptions(recogniser, sessions, store) if recogniser and transcripts else None)
 
 
 def worker_threads(ctx: AppContext, asked: int | None) -> int:

@@ -258,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                             "as the studio's button does")
     p.set_defaults(func=enable_cloning)
 
-    p = commands.add_parser("download-models", help="Download Qwen3-TTS weights into UTTER_MODELS_DIR")
-    p.add_argument("which", nargs="*", default=["base", "design"], choices=["base", "design"])
+    p = commands.add_parser("download-models", help="Download Qwen3-TTS weights (and, with asr, the multilingual "
+                                                    "speech recogniser) into UTTER_MODELS_DIR")
+    p.add_argument("which", nargs="*", default=["base", "design"], choices=["base", "design", "asr"],
+                   help="base, design (Qwen3-TTS), asr (the multilingual recogniser that hears back other languages)")
     p.set_defaults(func=download_models)
 
     args = parser.parse_args(argv)

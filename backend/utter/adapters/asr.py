@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -104,6 +105,22 @@ def build_transcriber(settings: Settings) -> Transcriber | None:
     else:
         model, name = default_model()
     return WhisperTranscriber(model, name=name, device=settings.asr_device, compute_type=settings.asr_compute_type)
+
+
+def build_multilingual_transcriber(settings: Settings) -> Transcriber | None:
+    """The multilingual model for hearing back other languages, when `utter download-models asr` put it
+    in models_dir (it is not in a wheel: Whisper small is ~480 MB); else None."""
+    if settings.asr == AsrChoice.OFF or not settings.asr_multilingual_model or not faster_whisper_installed():
+        return None
+    folder = multilingual_model_dir(settings)
+    if not (folder / "model.bin").is_file():
+        return None
+    return WhisperTranscriber(str(folder), name=f"whisper {settings.asr_multilingual_model.split('/')[-1]}",
+                              device=settings.asr_device, compute_type=settings.asr_compute_type)
+
+
+def multilingual_model_dir(settings: Settings) -> Path:
+    return Path(settings.models_dir) / settings.asr_multilingual_model.rstrip("/").split("/")[-1]
 
 
 class WhisperTranscriber:

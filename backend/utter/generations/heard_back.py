@@ -96,18 +96,24 @@ class Judge:
                     duration_ratio=(len(samples) / sample_rate) / expected, heard=heard)
 
 
-def checkable(transcriber: Transcriber | None, language: str) -> str | None:
-    """None when parts in `language` can be heard back here, else why not (in words)."""
-    if transcriber is None:
-        return "speech recognition is off or not installed"
-    if language not in ("en", "auto"):
-        try:
-            multilingual = getattr(transcriber, "multilingual", False)
-        except TranscriberUnavailable:
-            multilingual = False
-        if not multilingual:
-            return f"the speech recogniser here ({transcriber.name}) knows English only"
-    return None
+def recogniser_for(language: str, default: Transcriber | None,
+                   multilingual: Transcriber | None) -> tuple[Transcriber | None, str | None]:
+    """The recogniser that hears parts in `language` back, or None and why not (in words)."""
+    if default is None:
+        return None, "speech recognition is off or not installed"
+    if language in ("en", "auto") or _knows_languages(default):
+        return default, None
+    if multilingual is not None and _knows_languages(multilingual):
+        return multilingual, None
+    return None, (f"the speech recogniser here ({default.name}) knows English only; `utter download-models asr` "
+                  f"fetches a multilingual one")
+
+
+def _knows_languages(transcriber: Transcriber) -> bool:
+    try:
+        return bool(getattr(transcriber, "multilingual", False))
+    except TranscriberUnavailable:  # its model could not be loaded
+        return False
 
 
 class HeardBack:

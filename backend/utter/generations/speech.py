@@ -113,9 +113,8 @@ def _heard_back(task: Task, engine: SpeechEngine, request: SpeechRequest,
     choice = task.ctx.settings.heard_back
     if choice == "off" or (choice == "auto" and not engine.info.capabilities.needs_heard_back):
         return None, None
-    transcriptions = task.ctx.transcriptions
-    transcriber = transcriptions.transcriber if transcriptions else None
-    why_not = heard_back.checkable(transcriber, request.language)
+    transcriber, why_not = heard_back.recogniser_for(request.language, task.ctx.recogniser,
+                                                     task.ctx.multilingual_recogniser)
     if why_not:
         return None, {"checked": False, "reason": why_not}
     # The engine speaks at the asked speed only when it controls speed; otherwise its audio is stretched later.

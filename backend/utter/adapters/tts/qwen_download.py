@@ -410,13 +410,15 @@ def download_model(model_id: str, models_dir: Path | str, *, endpoint: str | Non
 
 def download_models(settings: Settings, which: tuple[str, ...] = ("base", "design"),
                     on_bytes: ByteCounter = lambda n: None) -> list[Path]:
-    """Download the configured Base and/or VoiceDesign models; return their folders."""
+    """Download the configured Base and/or VoiceDesign models, and/or (`asr`) the multilingual speech
+    recogniser that hears back other languages; return their folders."""
     from .qwen_inference import local_model_path
 
-    models = {"base": settings.qwen_model, "design": settings.qwen_design_model}
+    models = {"base": settings.qwen_model, "design": settings.qwen_design_model, "asr": settings.asr_multilingual_model}
     unknown = set(which) - set(models)
     if unknown:
-        raise EngineError("bad_request", f"Unknown model kind(s): {', '.join(sorted(unknown))}; use base and/or design.")
+        raise EngineError("bad_request", f"Unknown model kind(s): {', '.join(sorted(unknown))}; "
+                                         "use base, design and/or asr.")
     paths = []
     for kind in which:
         model_id = models[kind]
