@@ -10,7 +10,8 @@ street types it reads wrongly ("Mulholland Dr." as "doctor", "Main St." at a sen
 telephone numbers, which it reads as sums.
 
 The grammars compile once per machine (about 40 s on two cores) into a cache folder, then load in
-under a second; `warm_up` does it in the background when the server starts. A sentence with no
+under a second; when the server starts, `warm_up_in_background` compiles them in a child process at
+low priority (in this process the compile would starve the server's threads of the GIL) and loads them. A sentence with no
 digit, symbol or abbreviation is passed through untouched, so ordinary prose costs nothing; one that
 needs the grammars costs 10–40 ms. Only English is normalised here: the only engine that needs it
 (Piper) speaks English only. Another language's text is given to the engine as written.
@@ -22,6 +23,8 @@ import fcntl
 import logging
 import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,11 +160,38 @@ def shared() -> SpokenText:
         return _shared
 
 
+def compiled(cache: Path | None = None) -> bool:
+    """Whether the grammars are compiled into the cache already (NeMo keeps them as .far archives)."""
+    return any((cache or cache_dir()).glob("*.far"))
+
+
+def compile_in_subprocess(cache: Path | None = None, timeout: float = 900) -> bool:
+    """Compile the grammars into the cache in a process of its own, at low priority.
+
+    In this process the compile would hold the GIL for most of its ~40 s (measured: the server's other
+    threads got an eighth of their time, stalls of 3 s), so a first start would answer slowly; in a
+    child process at nice 10 the server stays responsive and loads the cache in under a second after.
+    """
+    env = {**os.environ, "UTTER_CACHE_DIR": str((cache or cache_dir()).parent)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "utter.audio.text_normalization"], env=env, timeout=timeout,
+                              preexec_fn=lambda: os.nice(10), capture_output=True, text=True)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("text normalisation: compiling the grammars failed: %s", exc)
+        return False
+    if done.returncode != 0:
+        log.warning("text normalisation: compiling the grammars failed: %s", done.stderr[-2000:])
+    return done.returncode == 0
+
+
 def warm_up_in_background() -> threading.Thread:
-    """Compile or load the grammars without holding up start-up; a generation needing them waits."""
+    """Compile (in a child process) or load the grammars without holding up start-up; a generation that
+    needs them meanwhile waits for them."""
 
     def load() -> None:
         try:
+            if not compiled():
+                compile_in_subprocess()
             shared().warm_up()
         except Exception:  # noqa: BLE001 - a broken install is reported when a generation needs it
             log.exception("text normalisation could not load its grammars")
@@ -217,3 +247,7 @@ def for_generation(choice: str, needs_normalized_text: bool, language: str) -> S
     if language not in ("en", "auto") or not applies(choice, needs_normalized_text) or not available():
         return None
     return shared()
+
+
+if __name__ == "__main__":  # `python -m utter.audio.text_normalization`: compile the grammars (see compile_in_subprocess)
+    SpokenText().warm_up()
