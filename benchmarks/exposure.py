@@ -13,13 +13,11 @@ stream waits for audio that never comes) and prints:
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import sys
 import tempfile
 import time
-import wave
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "backend"))
 
+from tests.support.audio_fixtures import tone_wav  # noqa: E402
 from tests.support.server import start_process  # noqa: E402
 
 
@@ -47,17 +46,6 @@ def health_latencies(url: str, count: int = 20) -> list[float]:
         httpx.get(url + "/api/health", timeout=30).raise_for_status()
         times.append(time.perf_counter() - start)
     return times
-
-
-def clip(seconds: float, rate: int = 16000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes((0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()
 
 
 def show(label: str, times: list[float]) -> None:
@@ -112,7 +100,7 @@ def main() -> None:
             show(f"health, after {args.streams} gave up", health_latencies(url))
 
             before = rss_mb(server.process.pid)
-            files = [("files", (f"s{n}.wav", clip(14.0))) for n in range(25)]  # 350 s in all
+            files = [("files", (f"s{n}.wav", tone_wav(14.0))) for n in range(25)]  # 350 s in all
             sent = sum(len(f[1][1]) for f in files)
             response = httpx.post(url + "/v1/voices/add", data={"name": "Big"}, files=files, timeout=120)
             after = rss_mb(server.process.pid)

@@ -26,17 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "backend"))
 
+from tests.generations.test_pipeline import TEXT  # noqa: E402  (six sentences, six parts)
 from tests.support.server import start_process  # noqa: E402
-
-TEXT = " ".join([
-    "The lighthouse keeper climbed the stairs every evening before the sun went down.",
-    "He wiped the salt from the great lens and lit the lamp that guided the ships home.",
-    "On stormy nights he stayed awake until morning, listening to the waves against the rocks.",
-    "In the spring the birds returned and built their nests along the cliffs below the tower.",
-    "Visitors sometimes came by boat to ask about his life, and he told them all the same story.",
-    "When he finally retired, the town gave him a small house facing the water he had watched for years.",
-])
-
 
 def reference_wav(folder: Path) -> Path:
     from utter.adapters.tts.base import SpeechJob

@@ -14,6 +14,7 @@ import pytest
 
 from tests.api.test_bad_input import assert_error, post_clone
 from tests.compat.helpers import upload_voice
+from tests.support.audio_fixtures import tone_wav
 from utter.models import Generation, GenerationStatus
 
 
@@ -50,26 +51,15 @@ def test_a_wav_claiming_one_sample_a_second_is_refused_before_it_is_expanded(cli
     assert "1 Hz" in response.json()["error"]["message"]
 
 
-def _clip(seconds: float, rate: int = 16000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes((0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_many_samples_are_refused_and_long_ones_stop_decoding_at_the_limit(make_server):
     server = make_server(asr="off", max_reference_seconds=60)
     with server.client() as client:
         many = client.post("/v1/voices/add", data={"name": "Crowd"},
-                           files=[("files", (f"s{n}.wav", _clip(0.5))) for n in range(26)])
+                           files=[("files", (f"s{n}.wav", tone_wav(0.5))) for n in range(26)])
         assert many.status_code == 400 and many.json()["detail"]["status"] == "too_many_files"
         # Three 25 s samples: the third is decoded only as far as the 60 s limit allows, then refused.
         long = client.post("/v1/voices/add", data={"name": "Long"},
-                           files=[("files", (f"s{n}.wav", _clip(25.0))) for n in range(3)])
+                           files=[("files", (f"s{n}.wav", tone_wav(25.0))) for n in range(3)])
         assert long.status_code == 400 and long.json()["detail"]["status"] == "audio_too_long"
         assert client.get("/api/voices").json()["voices"] == []

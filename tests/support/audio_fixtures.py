@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import wave
 from pathlib import Path
 
 import av
@@ -124,3 +126,15 @@ def silences(samples: np.ndarray, sample_rate: int, *, threshold: float = 0.01, 
                 runs.append((start * frame / sample_rate, (index - start) * frame / sample_rate))
             start = None
     return runs
+
+
+def tone_wav(seconds: float, rate: int = 16000) -> bytes:
+    """A 16-bit mono WAV of a 220 Hz tone (no speech: for limits and sizes, not for voices)."""
+    t = np.arange(int(seconds * rate)) / rate
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()

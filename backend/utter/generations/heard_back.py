@@ -166,10 +166,7 @@ class HeardBack:
         return np.load(self._path(part, self.parts[part].kept))
 
     def record(self) -> dict:
-        parts = [self.parts[p].as_record() for p in sorted(self.parts)]
-        return {"checked": True, "parts": parts,
-                "retaken": sum(1 for p in parts if p["takes"] > 1),
-                "failed": sum(1 for p in parts if not p["passed"])}
+        return {"checked": True, "parts": [self.parts[p].as_record() for p in sorted(self.parts)]}
 
     def close(self) -> None:
         self._hearing.shutdown(wait=False, cancel_futures=True)

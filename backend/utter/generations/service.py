@@ -172,5 +172,4 @@ def _checks(record: dict | None) -> GenerationChecks | None:
     words = max(0.0, 1 - max(p["word_error"] for p in parts)) if parts else 1.0
     heard = "Every word heard as written." if words == 1 else f"Words heard right: {words:.0%} in the worst part."
     return GenerationChecks(checked=True, summary=f"{line}. {heard}{alike}", likeness=likeness,
-                            parts=parts, retaken=record.get("retaken", len(retaken)),
-                            failed=record.get("failed", len(failed)))
+                            parts=parts, retaken=len(retaken), failed=len(failed))

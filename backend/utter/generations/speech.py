@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..adapters.tts.base import EngineError, SpeechEngine, SpeechRequest, VoiceReference
+from ..adapters.tts.base import EngineError, Piece, SpeechEngine, SpeechRequest, VoiceReference
 from ..audio import codec, text_normalization
 from ..audio.text import SpeechPlan, plan_speech
 from ..models import Voice
@@ -149,8 +149,6 @@ def _speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: 
 
 def _rebuild(task: Task, checks: heard_back.HeardBack, plan: SpeechPlan, stretch: float, mp3: Path) -> float:
     """The MP3 again, from the kept take of every part (levelled, joined and paused as the first pass was)."""
-    from ..adapters.tts.base import Piece
-
     chunks = len(plan.chunks)
     output = ChunkedOutput(task.ctx.storage, str(task.id), mp3, chunks=chunks, stretch=stretch,
                            chunk_done=lambda done, total: None, segments_stored=lambda count: None,
