@@ -268,3 +268,22 @@ def test_a_modest_gain_still_clips_a_later_peak():
     stitcher.feed(window)
     later = stitcher.feed(np.array([0.9, -0.9, 0.1], np.float32))
     assert np.allclose(later, [PEAK_CEILING, -PEAK_CEILING, 0.1 * gain])
+
+
+def test_a_chunk_span_is_where_it_lies_in_the_joined_audio():
+    """Word timings and dialogue lines are placed by these spans: each chunk starts a fade before the last
+    one ended (its head overlaps the held-back tail), and keeps its length."""
+    stitcher = ChunkStitcher(RATE)
+    fade = stitcher.fade
+    joined = [stitcher.push(tone(1.0, 0.1))]
+    assert stitcher.chunk_span() == (0, RATE)
+    stitcher.start_chunk()
+    for piece in np.array_split(tone(0.75, 0.3), 7):  # streamed in pieces
+        joined.append(stitcher.feed(piece))
+    joined.append(stitcher.end_chunk())
+    assert stitcher.chunk_span() == (RATE - fade, RATE - fade + int(0.75 * RATE))
+    joined.append(stitcher.push(tone(0.01, 0.3)))  # shorter than the fade: joined without one
+    end = RATE - fade + int(0.75 * RATE)  # where the last one ended: no overlap
+    assert stitcher.chunk_span() == (end, end + int(0.01 * RATE))
+    total = sum(len(part) for part in joined) + len(stitcher.finish())
+    assert total == stitcher.chunk_span()[1]

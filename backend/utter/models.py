@@ -132,6 +132,11 @@ class Generation(Base):
     checks: Mapped[dict | None] = mapped_column(JSON)
     # The text as the engine is given it once pronunciation rules are applied; None when no rule applied.
     spoken_text: Mapped[str | None] = mapped_column(Text)
+    # When each word of the text is spoken, once done (generations/timings.py); None until aligned or when
+    # no aligner could run.
+    timings: Mapped[dict | None] = mapped_column(JSON)
+    # A dialogue's script: each line's voice, text and place in the audio (generations/dialogue.py).
+    lines: Mapped[list | None] = mapped_column(JSON)
     # Task bookkeeping: which process holds it, until when, how often it was tried.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(128))

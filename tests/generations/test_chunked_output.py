@@ -216,6 +216,9 @@ def test_pauses_are_silences_of_their_length_between_chunks_and_at_the_ends(stor
     assert [start for start, _ in runs] == pytest.approx([0.0, 1.25 + fade, 3.25 + fade], abs=0.03)
     assert [length for _, length in runs] == pytest.approx([0.25 + fade, 1.0, 0.5 + fade], abs=0.03)
     assert recorder.chunks == [(1, 2)]
+    # Each chunk's place in what is heard: it fades in over the pause's last fade.
+    assert [t for span in output.timeline for t in span] == pytest.approx(
+        [0.25 + fade, 1.25 + fade, 2.25 + fade, 3.25 + fade], abs=1e-4)
 
 
 def test_a_pause_is_as_long_as_asked_when_the_audio_is_stretched(storage, tmp_path):
@@ -229,3 +232,5 @@ def test_a_pause_is_as_long_as_asked_when_the_audio_is_stretched(storage, tmp_pa
     heard = codec.decode(tmp_path / "out.mp3", target_rate=RATE).samples
     middle = [length for start, length in silences(heard, RATE) if 0.5 < start < 2.0]
     assert middle == [pytest.approx(1.5, abs=0.06)]
+    # Stretched at speed 2: each 2 s chunk lasts 1 s where it is heard, the pause as asked.
+    assert [t for span in output.timeline for t in span] == pytest.approx([0.0, 1.0, 2.5, 3.5], abs=1e-3)

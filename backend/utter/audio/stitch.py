@@ -67,6 +67,9 @@ class ChunkStitcher:
         self._held: list[np.ndarray] = []  # the current chunk, until its gain is known
         self._gain: float | None = None
         self._joined = True  # the current chunk's head has been crossfaded with the tail
+        self._emitted = 0  # samples returned so far
+        self._chunk_start: int | None = None  # where the current chunk begins in the joined audio
+        self._chunk_samples = 0  # samples of the current chunk taken in so far
         t = np.linspace(0, np.pi / 2, self.fade, dtype=np.float32) if self.fade else np.zeros(0, np.float32)
         self._fade_in, self._fade_out = np.sin(t), np.cos(t)
 
@@ -74,14 +77,23 @@ class ChunkStitcher:
         """Add the next chunk whole; returns the audio that is final now (all but the held-back tail)."""
         self.start_chunk()
         self._held.append(np.asarray(chunk, dtype=np.float32))
+        self._chunk_samples = len(self._held[0])
         return self.end_chunk()
 
     def start_chunk(self) -> None:
         self._held, self._gain, self._joined = [], None, False
+        self._chunk_start, self._chunk_samples = None, 0
+
+    def chunk_span(self) -> tuple[int, int]:
+        """(first, last + 1) sample of the current chunk in the joined audio, once end_chunk() returned:
+        its head overlaps the previous chunk's crossfaded tail, and levelling keeps its length."""
+        start = self._chunk_start if self._chunk_start is not None else self._emitted + len(self._tail)
+        return start, start + self._chunk_samples
 
     def feed(self, piece: np.ndarray) -> np.ndarray:
         """The next piece of the current chunk; returns what is final now."""
         piece = np.asarray(piece, dtype=np.float32)
+        self._chunk_samples += len(piece)
         if self._gain is None:
             self._held.append(piece)
             if sum(len(p) for p in self._held) < self._window:
@@ -103,6 +115,9 @@ class ChunkStitcher:
     def _emit(self, audio: np.ndarray) -> np.ndarray:
         audio = audio.astype(np.float32, copy=False)
         if not self._joined:
+            if self._chunk_start is None:
+                crossfaded = self._tail.size and self.fade and len(audio) >= self.fade
+                self._chunk_start = self._emitted + (0 if crossfaded else len(self._tail))
             if self._tail.size and self.fade and len(audio) >= self.fade:
                 head = self._tail * self._fade_out + audio[: self.fade] * self._fade_in
                 audio = np.concatenate([head, audio[self.fade:]])
@@ -112,8 +127,10 @@ class ChunkStitcher:
             audio = np.concatenate([self._tail, audio])
         keep = min(self.fade, len(audio))
         ready, self._tail = audio[: len(audio) - keep], audio[len(audio) - keep:]
+        self._emitted += len(ready)
         return ready
 
     def finish(self) -> np.ndarray:
         tail, self._tail = self._tail, np.zeros(0, dtype=np.float32)
+        self._emitted += len(tail)
         return tail

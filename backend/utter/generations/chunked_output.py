@@ -50,6 +50,9 @@ class ChunkedOutput:
         self.chunks = chunks
         self._pauses, self._lead_pause = tuple(pauses), lead_pause
         self.duration = 0.0  # seconds of MP3, once closed
+        # (start, end) seconds of each finished chunk in the audio as heard: after its joins, the pauses
+        # and the speed change (word timings are aligned within these; a dialogue's lines are placed by them).
+        self.timeline: list[tuple[float, float]] = []
         self._storage, self._generation_id = storage, generation_id
         self._chunk_done, self._segments_stored = chunk_done, segments_stored
         self._mp3_path, self._stretch, self._stream = mp3_path, stretch, stream
@@ -95,6 +98,9 @@ class ChunkedOutput:
                 self._cut()
             return
         self._write(self._stitcher.end_chunk())
+        first, last = self._stitcher.chunk_span()
+        seconds = self._sample_rate * self._stretch  # joined samples per second of output
+        self.timeline.append((first / seconds, last / seconds))
         if piece.chunk < len(self._pauses):
             self._pause(self._pauses[piece.chunk])
         if piece.chunk == self.chunks - 1:
