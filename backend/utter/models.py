@@ -132,8 +132,8 @@ class Generation(Base):
     checks: Mapped[dict | None] = mapped_column(JSON)
     # The text as the engine is given it once pronunciation rules are applied; None when no rule applied.
     spoken_text: Mapped[str | None] = mapped_column(Text)
-    # When each word of the text is spoken, once done (generations/timings.py); None until aligned or when
-    # no aligner could run.
+    # When each word of the text is spoken, once done (generations/timings.py): {"words": [...]}, or
+    # {"words": null, "error": {...}} saying why no aligner could run; None until done.
     timings: Mapped[dict | None] = mapped_column(JSON)
     # A dialogue's script: each line's voice, text and place in the audio (generations/dialogue.py).
     lines: Mapped[list | None] = mapped_column(JSON)

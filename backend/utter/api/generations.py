@@ -3,13 +3,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import ErrorResponse, UtterError
-from ..generations import service
+from ..generations import service, subtitles
 from ..generations.streaming import generation_mp3
-from ..generations.schemas import GenerateRequest, GenerationPublic, GenerationsPublic
+from ..generations.schemas import GenerateRequest, GenerationPublic, GenerationsPublic, TimingsPublic
 from ..context import AppContext
 from ..database import session_scope
 from ..models import Generation, GenerationStatus
@@ -97,3 +97,41 @@ def generation_audio(generation_id: str, ctx: ContextDep, session: SessionDep,
                             content_disposition_type="attachment" if download else "inline")
     # Object storage: send the browser straight to a short-lived signed URL instead of proxying the file.
     return RedirectResponse(storage.url(generation.output_key, download_name=name), status_code=307)
+
+
+@router.get("/generations/{generation_id}/timings", response_model=TimingsPublic,
+            responses={409: {"model": ErrorResponse, "description": "Not done yet (its status is in the message)"}})
+def generation_timings(generation_id: str, session: SessionDep) -> TimingsPublic:
+    """When each word of the text is spoken: seconds into the audio, and where the word is in the text.
+
+    404 `timings_unavailable` (or `timings_language_unsupported`, `timings_failed`) when a finished
+    generation has none, with why: the speech recogniser is off or not installed, or knows English only.
+    """
+    return service.timings_public(service.timed(session, generation_id))
+
+
+@router.get("/generations/{generation_id}/subtitles.srt", response_class=PlainTextResponse,
+            responses={200: {"content": {"application/x-subrip": {}}}, 409: {"model": ErrorResponse}})
+def generation_srt(generation_id: str, session: SessionDep,
+                   download: Annotated[bool, Query(description="Save as a file")] = False) -> Response:
+    """Subtitles as SubRip: two lines of at most 42 characters, at most 7 s a cue, split at sentences and pauses."""
+    generation = service.timed(session, generation_id)
+    return _subtitles(generation, subtitles.srt(subtitles.cues(generation.timings["words"])),
+                      "application/x-subrip; charset=utf-8", "srt", download)
+
+
+@router.get("/generations/{generation_id}/subtitles.vtt", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/vtt": {}}}, 409: {"model": ErrorResponse}})
+def generation_vtt(generation_id: str, session: SessionDep,
+                   download: Annotated[bool, Query(description="Save as a file")] = False) -> Response:
+    """Subtitles as WebVTT (for a <track> element), cut as the SubRip ones are."""
+    generation = service.timed(session, generation_id)
+    return _subtitles(generation, subtitles.vtt(subtitles.cues(generation.timings["words"])),
+                      "text/vtt; charset=utf-8", "vtt", download)
+
+
+def _subtitles(generation: Generation, body: str, media_type: str, extension: str, download: bool) -> Response:
+    headers = {}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="{service.download_name(generation)[:-4]}.{extension}"'
+    return Response(body, media_type=media_type, headers=headers)

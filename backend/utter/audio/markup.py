@@ -70,6 +70,18 @@ def parse(text: str) -> list[Part]:
     return [Pause(part.seconds) if isinstance(part, _ParagraphPause) else part for part in parts]
 
 
+@dataclass(frozen=True)
+class Tag:
+    start: int
+    end: int
+    is_break: bool
+
+
+def tags(text: str) -> list[Tag]:
+    """Where the tags are in `text` (what parse leaves out), for mapping words back to the typed text."""
+    return [Tag(m.start(), m.end(), m["name"].lower() == "break") for m in _TAG.finditer(text)]
+
+
 def plain_text(text: str) -> str:
     """What will be said, without tags or pauses (to check there is something to say)."""
     return " ".join(part for part in parse(text) if isinstance(part, str))

@@ -52,6 +52,8 @@ class Outcome:
     # The engine that spoke it: the engine may be switched while a generation runs (cloning switched
     # on in the studio), and the one it started on finishes it.
     engine: str | None = None
+    # When each word of the text is spoken, or why that is unknown (generations/timings.py); speech only.
+    timings: dict | None = None
 
 
 Handler = Callable[[Task, Path], Outcome]
@@ -240,7 +242,7 @@ class Runner:
                 ctx.storage.put_file(task.output_key, outcome.mp3, "audio/mpeg")
                 engine_name = outcome.engine or engine_name
                 task.finish(output_key=task.output_key, duration_seconds=outcome.duration, engine=engine_name,
-                            voice_cloned=outcome.voice_cloned, checks=outcome.checks,
+                            voice_cloned=outcome.voice_cloned, checks=outcome.checks, timings=outcome.timings,
                             synthesis_seconds=time.perf_counter() - started)
                 log.info("generation.done id=%s seconds=%.2f engine=%s", task.id, outcome.duration, engine_name)
             except TaskLost:

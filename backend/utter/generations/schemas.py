@@ -46,6 +46,9 @@ class GenerationPublic(BaseModel):
     checks: GenerationChecks | None = Field(None, description="Each part heard back by a speech recogniser and "
                                             "retaken when it went wrong; null when this engine's output is not checked")
     error: GenerationError | None = None
+    timings_url: str | None = Field(None, description="When each word is spoken (JSON), once done and aligned; "
+                                    "subtitles beside it (`subtitles.srt`, `subtitles.vtt`)")
+    timings_error: GenerationError | None = Field(None, description="Why a finished generation has no word timings")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -87,3 +90,20 @@ class GenerationsPublic(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class WordTiming(BaseModel):
+    text: str = Field(description="The word as typed (tags left out)")
+    start: float = Field(description="Seconds into the audio where it starts")
+    end: float = Field(description="Seconds into the audio where it ends")
+    offset: int = Field(description="Where the word starts in the generation's text, in characters")
+    length: int = Field(description="How many characters of the text it spans")
+
+
+class TimingsPublic(BaseModel):
+    generation_id: uuid.UUID
+    text: str = Field(description="The text as typed; each word's offset and length point into it")
+    duration_seconds: float | None
+    language: str = Field(description="The language the words were aligned as")
+    aligner: str = Field(description="The model that aligned them")
+    words: list[WordTiming]

@@ -15,7 +15,7 @@ from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..pronunciation import service as pronunciation
 from ..validation import check_speed, clean_language, clean_text, parse_id
 from . import repository
-from .schemas import GenerateRequest, GenerationChecks, GenerationError, GenerationPublic
+from .schemas import GenerateRequest, GenerationChecks, GenerationError, GenerationPublic, TimingsPublic
 
 
 def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Generation:
@@ -134,12 +134,44 @@ def to_public(generation: Generation, ctx: AppContext) -> GenerationPublic:
         notice=notice,
         checks=_checks(generation.checks),
         error=error,
+        timings_url=f"/api/generations/{generation.id}/timings" if done and _aligned(generation) else None,
+        timings_error=_timings_error(generation) if done else None,
         created_at=generation.created_at,
         started_at=generation.started_at,
         finished_at=generation.finished_at,
         queue_seconds=queue_seconds,
         synthesis_seconds=round(generation.synthesis_seconds, 3) if generation.synthesis_seconds else None,
     )
+
+
+def _aligned(generation: Generation) -> bool:
+    return bool(generation.timings and generation.timings.get("words") is not None)
+
+
+def _timings_error(generation: Generation) -> GenerationError | None:
+    if _aligned(generation):
+        return None
+    if generation.timings and generation.timings.get("error"):
+        return GenerationError(**generation.timings["error"])
+    return GenerationError(code="timings_unavailable", message="This generation was made before Utter kept word timings.")
+
+
+def timed(session: Session, generation_id: str) -> Generation:
+    """A finished generation with its word timings; 409 while it is not done, 404 when it has none (and why)."""
+    generation = get(session, generation_id)
+    if generation.status != GenerationStatus.DONE:
+        raise UtterError(409, "generation_not_ready",
+                         f"This generation has no word timings yet ({generation.status}).")
+    error = _timings_error(generation)
+    if error is not None:
+        raise UtterError(404, error.code, error.message)
+    return generation
+
+
+def timings_public(generation: Generation) -> TimingsPublic:
+    record = generation.timings
+    return TimingsPublic(generation_id=generation.id, text=generation.text, duration_seconds=generation.duration_seconds,
+                         language=record["language"], aligner=record["aligner"], words=record["words"])
 
 
 _PROBLEMS = {"ran_on": "ran on past the text", "cut_short": "was cut short", "wrong_words": "said other words"}

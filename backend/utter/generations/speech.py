@@ -12,7 +12,7 @@ from ..adapters.tts.base import EngineError, Piece, SpeechEngine, SpeechRequest,
 from ..audio import codec, text_normalization
 from ..audio.text import SpeechPlan, plan_speech
 from ..models import Voice
-from . import heard_back
+from . import heard_back, timings
 from .chunked_output import ChunkedOutput, split_speed
 from .runner import Outcome
 from .task import Task, TaskFailed
@@ -55,14 +55,14 @@ def speak(task: Task, workdir: Path) -> Outcome:
                 output.add(piece)
                 if checks:
                     checks.add(piece.chunk, piece.samples, piece.sample_rate, piece.end)
-        duration = output.duration
+        duration, timeline = output.duration, output.timeline
         if checks:
             # Listeners get every part as first spoken; what is stored gets the retakes.
             output.seal_stream()
             rebuilt = checks.retake(lambda part: _speak_again(engine, request, part, task), task.check)
             if rebuilt:
                 mp3 = workdir / "speech-retaken.mp3"
-                duration = _rebuild(task, checks, plan, stretch, mp3)
+                duration, timeline = _rebuild(task, checks, plan, stretch, mp3)
             checks_record = {**checks.record(), "rebuilt": rebuilt}
         if reference is not None:
             try:
@@ -80,7 +80,22 @@ def speak(task: Task, workdir: Path) -> Outcome:
     finally:
         if checks:
             checks.close()
-    return Outcome(mp3, duration, voice_cloned=caps.can_clone, engine=engine.info.name, checks=checks_record)
+    task.check()
+    return Outcome(mp3, duration, voice_cloned=caps.can_clone, engine=engine.info.name, checks=checks_record,
+                   timings=_timings(task, mp3, said, timeline))
+
+
+def _timings(task: Task, mp3: Path, chunks, timeline: list[tuple[float, float]]) -> dict:
+    """When each typed word is spoken in the stored audio (generations/timings.py), or why that is unknown."""
+    generation = task.generation
+    aligner, why_not = timings.aligner_for(generation.language, task.ctx.recogniser, task.ctx.multilingual_recogniser)
+    if aligner is None:
+        return why_not
+    try:
+        return timings.make(aligner, mp3, generation.text, chunks, timeline)
+    except Exception as exc:  # noqa: BLE001 - the speech is fine; only its timings are missing
+        log.exception("timings.failed id=%s", task.id)
+        return timings.unavailable("timings_failed", f"Word timings could not be made ({type(exc).__name__}).")
 
 
 # Likeness is scored on at most this much of the result (the speaker encoder's cost grows with it;
@@ -147,8 +162,10 @@ def _speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: 
                 yield piece.samples
 
 
-def _rebuild(task: Task, checks: heard_back.HeardBack, plan: SpeechPlan, stretch: float, mp3: Path) -> float:
-    """The MP3 again, from the kept take of every part (levelled, joined and paused as the first pass was)."""
+def _rebuild(task: Task, checks: heard_back.HeardBack, plan: SpeechPlan, stretch: float,
+             mp3: Path) -> tuple[float, list[tuple[float, float]]]:
+    """The MP3 again, from the kept take of every part (levelled, joined and paused as the first pass was):
+    its length and where each part lies in it (a retake is not as long as the take it replaced)."""
     chunks = len(plan.chunks)
     output = ChunkedOutput(task.ctx.storage, str(task.id), mp3, chunks=chunks, stretch=stretch,
                            chunk_done=lambda done, total: None, segments_stored=lambda count: None,
@@ -157,7 +174,7 @@ def _rebuild(task: Task, checks: heard_back.HeardBack, plan: SpeechPlan, stretch
         for part in range(chunks):
             task.check()
             output.add(Piece(part, checks.kept_audio(part).astype(np.float32), checks.sample_rate, end=True))
-    return output.duration
+    return output.duration, output.timeline
 
 
 def _reference(task: Task, voice: Voice, workdir: Path) -> VoiceReference:

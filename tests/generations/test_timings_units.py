@@ -1,0 +1,74 @@
+"""Typed words, their matching to the words spoken, and subtitle cues, without audio (issue 18)."""
+
+from __future__ import annotations
+
+from utter.audio.alignment import TimedWord
+from utter.generations.subtitles import MAX_LINE_CHARS, cues, srt, vtt
+from utter.generations.timings import match_words, spoken_words, typed_words
+
+
+def test_typed_words_leave_tags_out_and_point_into_the_text():
+    text = 'Hi, there.<break time="1s"/>It costs $45 <emphasis>to</emphasis>day.'
+    words = typed_words(text)
+    assert [w.text for w in words] == ["Hi,", "there.", "It", "costs", "$45", "today."]
+    assert text[words[1].offset: words[1].offset + words[1].length] == "there."
+    assert text[words[-1].offset:].startswith("to</emphasis>day.") and words[-1].length == len("to</emphasis>day.")
+
+
+def test_a_phoneme_spelling_is_one_spoken_word():
+    assert spoken_words("say [[ təˈmɑːtoʊ ]] now") == ("say", "təˈmɑːtoʊ", "now")
+
+
+def timed(*words):
+    return [TimedWord(text, start, end, 1.0) for text, start, end in words]
+
+
+def test_words_said_differently_share_the_time_of_what_was_said():
+    typed = typed_words("It costs $45 today.")
+    spoken = timed(("It", 0.0, 0.2), ("costs", 0.2, 0.6), ("forty", 0.7, 1.0), ("five", 1.0, 1.3),
+                   ("dollars", 1.3, 1.8), ("today.", 1.9, 2.4))
+    words = match_words(typed, spoken)
+    assert [(w["text"], w["start"], w["end"]) for w in words] == [
+        ("It", 0.0, 0.2), ("costs", 0.2, 0.6), ("$45", 0.7, 1.8), ("today.", 1.9, 2.4)]
+
+
+def test_an_alias_takes_its_place_and_unsaid_punctuation_takes_no_time():
+    typed = typed_words("Ask Nguyen — now")
+    spoken = timed(("Ask", 0.0, 0.3), ("Win", 0.4, 0.7), ("now", 0.9, 1.2))
+    words = match_words(typed, spoken)
+    assert [(w["text"], w["start"], w["end"]) for w in words] == [
+        ("Ask", 0.0, 0.3), ("Nguyen", 0.4, 0.7), ("—", 0.7, 0.7), ("now", 0.9, 1.2)]
+
+
+def word_list(text: str, pause_after: int | None = None, per_word: float = 0.3):
+    words, clock = [], 0.0
+    for index, token in enumerate(text.split()):
+        words.append({"text": token, "start": clock, "end": clock + per_word - 0.05})
+        clock += per_word + (1.0 if index == pause_after else 0.0)
+    return words
+
+
+def test_cues_end_at_sentences_and_pauses_and_keep_lines_short():
+    text = ("The first sentence is short. The second one goes on for quite a while longer than any subtitle line "
+            "could hold on its own without being split into several cues along the way. Then a pause comes here "
+            "and the speech goes on afterwards.")
+    words = word_list(text, pause_after=text.split().index("here"))
+    made = cues(words)
+    assert [word for cue in made for line in cue.lines for word in line.split()] == text.split()
+    assert made[0].lines == ("The first sentence is short.",)
+    assert any(cue.lines[-1].endswith("here") for cue in made)
+    for cue in made:
+        assert len(cue.lines) <= 2 and all(len(line) <= MAX_LINE_CHARS for line in cue.lines)
+        assert cue.end - cue.start <= 7.0
+    assert all(a.end <= b.start for a, b in zip(made, made[1:]))
+
+
+def test_a_slow_speaker_gets_a_new_cue_after_seven_seconds():
+    made = cues(word_list("one two three four five six seven eight nine ten eleven twelve", per_word=1.0))
+    assert len(made) == 2 and made[0].end - made[0].start <= 7.0
+
+
+def test_srt_and_vtt_formats():
+    made = cues([{"text": "A<b>&", "start": 0.0, "end": 1.2}, {"text": "c.", "start": 3661.5, "end": 3662.0}])
+    assert srt(made) == "1\n00:00:00,000 --> 00:00:01,200\nA<b>&\n\n2\n01:01:01,500 --> 01:01:02,200\nc.\n"
+    assert vtt(made).startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.200\nA&lt;b&gt;&amp;\n\n01:01:01.500")
