@@ -2,6 +2,7 @@
 // The running task's id lives in the URL (?task=) and sessionStorage, so a reload picks it up again.
 import { ApiError, api, clearErrors, engineNames, formatDuration, formatSeconds, parseDate, showApiError, showChecks, showError } from "./api.js";
 import { drawWaveform } from "./waveform.js";
+import { showWords } from "./words.js";
 
 const POLL_MS = 500;
 const STORAGE_KEY = "utter.generation";
@@ -199,9 +200,9 @@ async function showResult(generation) {
   if (generation.engine) parts.push(`spoken by ${engineNames[generation.engine] || generation.engine}`);
   $("result-meta").textContent = parts.join(" · ");
   showChecks($("result-checks"), generation.checks);
-  $("result-text").textContent = generation.text;
   const audio = $("result-audio");
   audio.src = generation.audio_url;
+  showWords($("result-text"), audio, generation);
   $("result-download").href = generation.download_url;
   result.hidden = false;
   result.dataset.generationId = generation.id;
