@@ -13,7 +13,7 @@ from .adapters.storage import Storage
 from .adapters.tts.base import SpeechEngine
 from .api import design, engine_setup, files, generations, health, pronunciation, voices
 from .bootstrap import build_context, build_runner, cloning_setup, worker_threads
-from .compat import elevenlabs, elevenlabs_pronunciation, openai
+from .compat import elevenlabs, elevenlabs_pronunciation, elevenlabs_timestamps, openai
 from .config import Settings
 from .errors import install_error_handlers
 from .heap import freeze_long_lived
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
     install_error_handlers(app)
     for router in (voices.router, generations.router, design.router, pronunciation.router, health.router,
                    engine_setup.router, files.router, access.router, openai.router, elevenlabs.router,
-                   elevenlabs_pronunciation.router, pages.router):
+                   elevenlabs_pronunciation.router, elevenlabs_timestamps.router, pages.router):
         app.include_router(router)
     pages.mount_static(app)
     return app

@@ -72,3 +72,20 @@ def test_srt_and_vtt_formats():
     made = cues([{"text": "A<b>&", "start": 0.0, "end": 1.2}, {"text": "c.", "start": 3661.5, "end": 3662.0}])
     assert srt(made) == "1\n00:00:00,000 --> 00:00:01,200\nA<b>&\n\n2\n01:01:01,500 --> 01:01:02,200\nc.\n"
     assert vtt(made).startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.200\nA&lt;b&gt;&amp;\n\n01:01:01.500")
+
+
+def test_character_alignment_covers_every_character_with_times_that_never_go_back():
+    from utter.generations.timings import character_alignment, laid_out
+
+    text = 'Hi there.<break time="1s"/> Bye'
+    words = [{"start": 0.1, "end": 0.3, "offset": 0, "length": 2}, {"start": 0.3, "end": 0.8, "offset": 3, "length": 6},
+             {"start": 1.9, "end": 2.2, "offset": 28, "length": 3}]
+    alignment = character_alignment(text, words)
+    assert "".join(alignment["characters"]) == text
+    starts, ends = alignment["character_start_times_seconds"], alignment["character_end_times_seconds"]
+    assert starts == sorted(starts) and ends == sorted(ends) and all(s <= e for s, e in zip(starts, ends))
+    assert starts[0] == 0.1 and ends[1] == 0.3 and starts[3] == 0.3 and ends[8] == 0.8
+    assert starts[28] == 1.9 and ends[-1] == 2.2
+    assert 0.8 <= starts[15] <= 1.9  # inside the tag: in the pause
+    spoken, placed = laid_out([{"text": "forty", "start": 0.0, "end": 0.4}, {"text": "five", "start": 0.4, "end": 0.7}])
+    assert spoken == "forty five" and placed[1]["offset"] == 6

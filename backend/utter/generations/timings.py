@@ -158,5 +158,43 @@ def make(aligner: Aligner, mp3: Path, text: str, chunks, timeline: list[tuple[fl
     words = match_words(typed_words(text), aligned)
     seconds = time.perf_counter() - started
     log.info("timings.done words=%d seconds=%.2f", len(words), seconds)
+    said = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in aligned]
     return {"version": VERSION, "aligner": aligner.name, "language": aligner.language,
-            "seconds": round(seconds, 3), "words": words, "error": None}
+            "seconds": round(seconds, 3), "words": words, "spoken": said, "error": None}
+
+
+def character_alignment(text: str, words: list[dict]) -> dict:
+    """Start and end seconds of every character of `text` (ElevenLabs' `alignment`): a word's characters
+    share its time evenly; the characters between two words (spaces, tags, punctuation alone) share the
+    gap between them. Words need "start", "end" and, when not laid end to end with single spaces,
+    "offset" and "length". The characters joined are `text`; the times never go back."""
+    characters: list[str] = list(text)
+    starts = [0.0] * len(text)
+    ends = [0.0] * len(text)
+    position, clock = 0, 0.0
+    for word in words:
+        offset = word["offset"]
+        _spread(starts, ends, position, offset, clock, max(word["start"], clock))
+        clock = max(word["start"], clock)
+        _spread(starts, ends, offset, offset + word["length"], clock, max(word["end"], clock))
+        clock = max(word["end"], clock)
+        position = offset + word["length"]
+    _spread(starts, ends, position, len(text), clock, clock)
+    return {"characters": characters, "character_start_times_seconds": starts,
+            "character_end_times_seconds": ends}
+
+
+def laid_out(words: list[dict]) -> tuple[str, list[dict]]:
+    """Words joined with single spaces (the spoken words of a record), each with its offset and length there."""
+    placed, position = [], 0
+    for word in words:
+        placed.append({**word, "offset": position, "length": len(word["text"])})
+        position += len(word["text"]) + 1
+    return " ".join(word["text"] for word in words), placed
+
+
+def _spread(starts: list[float], ends: list[float], first: int, stop: int, start: float, end: float) -> None:
+    count = stop - first
+    for index in range(count):
+        starts[first + index] = round(start + (end - start) * index / count, 3)
+        ends[first + index] = round(start + (end - start) * (index + 1) / count, 3)
