@@ -11,6 +11,7 @@ import pysubs2
 import pytest
 
 from tests.compat.helpers import upload_voice
+from tests.compat.test_openai import WithoutSpeedControl
 from tests.support.app_fixtures import wait_for_generation
 from tests.support.audio_fixtures import silences
 from utter.audio import codec
@@ -54,9 +55,14 @@ def test_every_typed_word_is_timed_in_order_within_the_audio(server, speech_clip
     assert timed["aligner"].startswith("whisper") and timed["language"] == "en"
 
 
-@pytest.mark.parametrize("speed", [1.0, 1.5])
-def test_a_breaks_silence_falls_between_the_words_either_side(server, speech_clips, speed):
+@pytest.mark.parametrize(("speed", "stretched"), [(1.0, False), (1.5, False), (1.5, True)],
+                         ids=["speed-1", "speed-1.5", "speed-1.5-stretched"])
+def test_a_breaks_silence_falls_between_the_words_either_side(make_server, piper_engine, speech_clips, speed,
+                                                              stretched):
+    """Piper speaks faster itself; `stretched` poses it as an engine without a rate control (as Qwen3-TTS
+    is), whose audio is stretched on the way out: the timings land on the audio as heard either way."""
     text = f'{BEFORE} <break time="1s"/> {AFTER}'
+    server = make_server(engine=WithoutSpeedControl(piper_engine) if stretched else None)
     with server.client() as client:
         voice = upload_voice(client, speech_clips["wav"])["id"]
         done = generate(client, voice, text, speed=speed)
@@ -130,3 +136,22 @@ def test_without_an_aligner_the_generation_succeeds_and_says_why_it_has_no_timin
             response = client.get(f"/api/generations/{done['id']}/{path}")
             assert response.status_code == 404
             assert response.json()["error"]["code"] == "timings_unavailable"
+
+
+def test_a_word_said_through_an_alias_takes_the_time_of_the_alias(server, speech_clips):
+    text = "We store it in SQL every day."
+    with server.client() as client:
+        voice = upload_voice(client, speech_clips["wav"])["id"]
+        made = client.post("/api/pronunciation-dictionaries", json={"name": "Tech", "rules": [
+            {"string_to_replace": "SQL", "type": "alias", "alias": "a structured query language database"}]})
+        assert made.status_code == 201, made.text
+        done = generate(client, voice, text, pronunciation_dictionary_ids=[made.json()["id"]])
+        words = timings(client, done)["words"]
+    assert done["spoken_text"] == "We store it in a structured query language database every day."
+    assert [w["text"] for w in words] == text.split()
+    by_text = {w["text"]: w for w in words}
+    # "SQL" lasts as long as the five words said in its place, far longer than a word.
+    sql = by_text["SQL"]
+    assert sql["end"] - sql["start"] > 1.0
+    assert by_text["in"]["end"] <= sql["start"] + 0.05 and sql["end"] <= by_text["every"]["start"] + 0.05
+    assert words[-1]["end"] == pytest.approx(done["duration_seconds"], abs=0.4)
