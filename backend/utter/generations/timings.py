@@ -151,16 +151,24 @@ def make(aligner: Aligner, mp3: Path, text: str, chunks, timeline: list[tuple[fl
     """The timings record for `text` (as typed) spoken as `chunks` (as the engine got them) at `timeline`."""
     started = time.perf_counter()
     samples = codec.decode(mp3, target_rate=SAMPLE_RATE).samples
-    if aligner.language == "auto" and aligner.transcriber.multilingual:
-        aligner.language = aligner.transcriber.load().detect_language(samples[: 30 * SAMPLE_RATE])[0]
-    spans = [Span(spoken_words(chunks[i]), start, end) for i, (start, end) in enumerate(timeline)]
-    aligned = [word for span in aligner.align(samples, spans) for word in span]
-    words = match_words(typed_words(text), aligned)
+    words, aligned = align_text(aligner, samples, text, chunks, timeline)
     seconds = time.perf_counter() - started
     log.info("timings.done words=%d seconds=%.2f", len(words), seconds)
     said = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in aligned]
     return {"version": VERSION, "aligner": aligner.name, "language": aligner.language,
             "seconds": round(seconds, 3), "words": words, "spoken": said, "error": None}
+
+
+def align_text(aligner: Aligner, samples, text: str, spoken,
+               windows: list[tuple[float, float]]) -> tuple[list[dict], list]:
+    """The typed words of `text`, timed in `samples` (16 kHz mono), where `spoken[i]` (what the engine was given
+    for that part) lies at `windows[i]` seconds: a generation's chunks, or one dialogue line's. Returns the
+    typed words (dicts as stored) and the aligned spoken words (TimedWord)."""
+    if aligner.language == "auto" and aligner.transcriber.multilingual:
+        aligner.language = aligner.transcriber.load().detect_language(samples[: 30 * SAMPLE_RATE])[0]
+    spans = [Span(spoken_words(spoken[i]), start, end) for i, (start, end) in enumerate(windows)]
+    aligned = [word for span in aligner.align(samples, spans) for word in span]
+    return match_words(typed_words(text), aligned), aligned
 
 
 def character_alignment(text: str, words: list[dict]) -> dict:
