@@ -153,7 +153,8 @@ def _timings_error(generation: Generation) -> GenerationError | None:
         return None
     if generation.timings and generation.timings.get("error"):
         return GenerationError(**generation.timings["error"])
-    return GenerationError(code="timings_unavailable", message="This generation was made before Utter kept word timings.")
+    return GenerationError(code="timings_unavailable",
+                           message="This generation was made before Utter kept word timings.")
 
 
 def timed(session: Session, generation_id: str) -> Generation:
@@ -170,8 +171,9 @@ def timed(session: Session, generation_id: str) -> Generation:
 
 def timings_public(generation: Generation) -> TimingsPublic:
     record = generation.timings
-    return TimingsPublic(generation_id=generation.id, text=generation.text, duration_seconds=generation.duration_seconds,
-                         language=record["language"], aligner=record["aligner"], words=record["words"])
+    return TimingsPublic(generation_id=generation.id, text=generation.text,
+                         duration_seconds=generation.duration_seconds, language=record["language"],
+                         aligner=record["aligner"], words=record["words"])
 
 
 _PROBLEMS = {"ran_on": "ran on past the text", "cut_short": "was cut short", "wrong_words": "said other words"}
