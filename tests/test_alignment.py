@@ -60,3 +60,19 @@ def test_a_window_longer_than_whisper_hears_is_aligned_in_steps(known, transcrib
     assert statistics.median(errors) < 0.08, errors
     # The last sentence lies past Whisper's 30 s: it is found where it is, not squeezed before.
     assert abs(timed[0][-1].end - known.bounds[-1][1]) < 0.3
+
+
+def test_a_word_put_on_the_wrong_side_of_a_pause_is_moved_back():
+    """DTW's occasional failure: a sentence's last word placed after the gap that follows it."""
+    from utter.audio.alignment import SAMPLE_RATE, TimedWord, _refine_edges
+
+    rng = np.random.default_rng(1)
+    samples = rng.normal(0, 1e-4, int(2.0 * SAMPLE_RATE)).astype(np.float32)
+    for start, end in ((0.2, 1.0), (1.5, 1.8)):  # "old tin roof." then, after a pause, "He"
+        samples[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)] += rng.normal(0, 0.2, int((end - start) * SAMPLE_RATE))
+    dtw = [TimedWord("old", 0.2, 0.45, 1), TimedWord("tin", 0.45, 1.3, 1), TimedWord("roof.", 1.3, 1.52, 1),
+           TimedWord("He", 1.52, 1.8, 1)]
+    old, tin, roof, he = _refine_edges(dtw, samples, 0.0, 2.0)
+    assert roof.end == pytest.approx(1.0, abs=0.02) and he.start == pytest.approx(1.5, abs=0.02)
+    assert old.start == pytest.approx(0.2, abs=0.02) and he.end == pytest.approx(1.8, abs=0.02)
+    assert old.end <= tin.start < tin.end <= roof.start < roof.end  # back in the speech before the pause, in order

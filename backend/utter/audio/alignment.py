@@ -11,9 +11,10 @@ keeps within Whisper's 30 s input, makes timings survive pauses, crossfades and 
 construction, and costs one encoder pass per span. A window longer than Whisper's input is taken in
 steps (see `_align_long`).
 
-DTW edges drift into silence: the first word of a span tends to start early, the last to end
-late. Both edges are pulled to where the speech's energy starts and stops (`_refine_edges`), which
-is what brought the error at sentence edges from ~100 ms to the figures in docs/timings.md.
+DTW edges drift into silence: the word before a pause takes the pause with it, and a span's first
+word tends to start early. Word edges are moved to the pauses heard in the audio's energy
+(`_refine_edges`), which brought the median error at sentence edges from ~330 ms to a few ms on
+speech with known boundaries (benchmarks/alignment.py, docs/timings.md).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ MAX_WINDOW_SECONDS = 28.0
 FRAME_SECONDS = 0.01
 MIN_PAUSE_SECONDS = 0.1
 MAX_SHIFT_SECONDS = 0.6
+# A word squeezed shorter than this by a moved pause was on the wrong side of it.
+MIN_WORD_SECONDS = 0.05
+_PUNCTUATION = tuple(".!?…,;:。！？，")
 
 
 class AlignmentUnavailable(Exception):
@@ -179,25 +183,58 @@ def _refine_edges(words: list[TimedWord], samples: np.ndarray, start: float, end
     pauses, lead, tail = found
     starts = [word.start for word in words]
     ends = [word.end for word in words]
-    # Each pause to its nearest boundary; a boundary keeps its longest pause.
+    # Each pause to its nearest boundary, one after punctuation first; a boundary keeps its longest pause.
     chosen: dict[int, tuple[float, float]] = {}
     for quiet_start, quiet_end in ((start + a, start + b) for a, b in pauses):
-        best, distance = None, MAX_SHIFT_SECONDS
-        for k in range(len(words) - 1):
-            boundary = starts[k + 1]
-            gap = max(quiet_start - boundary, boundary - quiet_end, 0.0)
-            if gap <= distance and starts[k] < quiet_start and quiet_end < ends[k + 1]:
-                best, distance = k, gap
+        best = _boundary_for(words, starts, ends, quiet_start, quiet_end)
         if best is not None and (best not in chosen or quiet_end - quiet_start > chosen[best][1] - chosen[best][0]):
             chosen[best] = (quiet_start, quiet_end)
-    for k, (quiet_start, quiet_end) in chosen.items():
+    for k, (quiet_start, quiet_end) in sorted(chosen.items()):
         ends[k], starts[k + 1] = quiet_start, quiet_end
+        # DTW sometimes puts a whole word on the wrong side of the pause ("...tin | roof." with "roof." after
+        # the gap): the words squeezed out of their place share the speech on their side of it, by length.
+        first = k
+        while first > 0 and starts[first] > ends[k] - MIN_WORD_SECONDS and first - 1 not in chosen:
+            first -= 1
+        if first < k:
+            _share(words, starts, ends, first, k, starts[first], ends[k])
+        last = k + 1
+        while last < len(words) - 1 and ends[last] < starts[k + 1] + MIN_WORD_SECONDS and last not in chosen:
+            last += 1
+        if last > k + 1:
+            _share(words, starts, ends, k + 1, last, starts[k + 1], ends[last])
     if lead is not None and start + lead < ends[0]:
         starts[0] = start + lead
     if tail is not None and start + tail > starts[-1]:
         ends[-1] = start + tail
     return [TimedWord(word.text, word_start, max(word_end, word_start), word.probability)
             for word, word_start, word_end in zip(words, starts, ends)]
+
+
+def _boundary_for(words: list[TimedWord], starts: list[float], ends: list[float], quiet_start: float,
+                  quiet_end: float) -> int | None:
+    """The word boundary a pause belongs to: the nearest one after a word ending in punctuation, else the
+    nearest one whose words lie either side of the pause (both within MAX_SHIFT_SECONDS), else None."""
+    best, best_distance, marked, marked_distance = None, MAX_SHIFT_SECONDS, None, MAX_SHIFT_SECONDS
+    for k in range(len(words) - 1):
+        boundary = starts[k + 1]
+        distance = max(quiet_start - boundary, boundary - quiet_end, 0.0)
+        if words[k].text.rstrip("\"'”’)]").endswith(_PUNCTUATION) and distance <= marked_distance:
+            marked, marked_distance = k, distance
+        if distance <= best_distance and starts[k] < quiet_start and quiet_end < ends[k + 1]:
+            best, best_distance = k, distance
+    return marked if marked is not None else best
+
+
+def _share(words: list[TimedWord], starts: list[float], ends: list[float], first: int, last: int, start: float,
+           end: float) -> None:
+    """Words first..last laid end to end over start..end, each by its length."""
+    lengths = [max(len(words[i].text), 1) for i in range(first, last + 1)]
+    total, done = sum(lengths), 0
+    for offset, length in enumerate(lengths):
+        starts[first + offset] = start + (end - start) * done / total
+        done += length
+        ends[first + offset] = start + (end - start) * done / total
 
 
 def _silences(samples: np.ndarray) -> tuple[list[tuple[float, float]], float | None, float | None] | None:
