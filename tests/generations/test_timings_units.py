@@ -89,3 +89,17 @@ def test_character_alignment_covers_every_character_with_times_that_never_go_bac
     assert 0.8 <= starts[15] <= 1.9  # inside the tag: in the pause
     spoken, placed = laid_out([{"text": "forty", "start": 0.0, "end": 0.4}, {"text": "five", "start": 0.4, "end": 0.7}])
     assert spoken == "forty five" and placed[1]["offset"] == 6
+
+
+def test_which_languages_get_an_aligner(transcriber):
+    from utter.generations.timings import aligner_for
+
+    for language in ("en", "auto"):
+        aligner, why_not = aligner_for(language, transcriber, None)
+        assert why_not is None and aligner.language == "en"  # tiny.en hears "auto" as English
+    aligner, why_not = aligner_for("de", transcriber, None)
+    assert aligner is None and why_not["words"] is None
+    assert why_not["error"]["code"] == "timings_language_unsupported"
+    assert "knows English only" in why_not["error"]["message"]
+    aligner, why_not = aligner_for("en", None, None)
+    assert aligner is None and why_not["error"]["code"] == "timings_unavailable"
