@@ -33,6 +33,8 @@ SAMPLE_RATE = 16000  # Whisper's
 MARGIN_SECONDS = 0.15
 # Whisper sees at most 30 s; a little less leaves room for the margins.
 MAX_WINDOW_SECONDS = 28.0
+# Characters given to one step of a long window.
+MAX_STEP_CHARS = 1000
 # The edge refinement: energy in 10 ms frames; a pause is at least MIN_PAUSE_SECONDS of quiet (shorter
 # ones are the closures of stop consonants inside words);
 # a pause is moved to the word boundary nearest to it, if one is within MAX_SHIFT_SECONDS.
@@ -100,6 +102,8 @@ class Aligner:
         total = len(samples) / SAMPLE_RATE
         start = max(0.0, span.start - MARGIN_SECONDS)
         end = min(total, span.end + MARGIN_SECONDS)
+        if end - start < 2 * FRAME_SECONDS:  # no audio where the words should be: no time of their own
+            return [TimedWord(word, start, start, 0.0) for word in span.words]
         if end - start > MAX_WINDOW_SECONDS:
             words = _align_long(model, tokenizer, samples, span.words, start, end)
         else:
@@ -151,7 +155,8 @@ def _align_long(model, tokenizer, samples: np.ndarray, words: tuple[str, ...], s
         if step_end >= end:
             timed += _align_window(model, tokenizer, samples, words[first:], position, end)
             break
-        budget, count = 1.5 * rate * (step_end - position), 0
+        # (at most MAX_STEP_CHARS: Whisper's decoder takes 448 tokens, about 4 characters each)
+        budget, count = min(1.5 * rate * (step_end - position), MAX_STEP_CHARS), 0
         while first + count < len(words) and budget > 0:
             budget -= len(words[first + count]) + 1
             count += 1
