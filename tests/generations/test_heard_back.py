@@ -100,7 +100,8 @@ def checked_server(make_server, speech_clips):
 def test_each_fault_is_caught_retaken_and_the_stored_file_is_right(checked_server, piper_engine, transcriber):
     faults = {0: ("dropped_end", 1), 1: ("ran_on", 1), 2: ("other_words", 1)}
     engine = FaultyPiper(piper_engine, faults)
-    done, streamed, final = generate_and_listen(checked_server(engine), TEXT)
+    server = checked_server(engine)
+    done, streamed, final = generate_and_listen(server, TEXT)
     assert done["status"] == "done"
 
     checks = done["checks"]
@@ -120,6 +121,12 @@ def test_each_fault_is_caught_retaken_and_the_stored_file_is_right(checked_serve
     clean = word_error_rate(TEXT, transcriber.transcribe(spoken, rate, "en").text)
     assert live > 0.3 and kept <= clean + 0.08, (live, kept, clean)
     assert done["checks"]["parts"] and streamed != final
+
+    # The word timings are those of the stored file, not of the first takes (one of which ran on).
+    with server.client() as client:
+        words = client.get(done["timings_url"]).json()["words"]
+    assert [w["text"] for w in words] == TEXT.split()
+    assert words[-1]["end"] == pytest.approx(done["duration_seconds"], abs=0.4)
 
 
 @pytest.mark.slow

@@ -100,7 +100,7 @@ class Aligner:
         if not span.words:
             return []
         total = len(samples) / SAMPLE_RATE
-        start = max(0.0, span.start - MARGIN_SECONDS)
+        start = min(max(0.0, span.start - MARGIN_SECONDS), total)
         end = min(total, span.end + MARGIN_SECONDS)
         if end - start < 2 * FRAME_SECONDS:  # no audio where the words should be: no time of their own
             return [TimedWord(word, start, start, 0.0) for word in span.words]
