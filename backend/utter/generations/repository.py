@@ -39,12 +39,12 @@ def snapshot(session: Session, generation_id: uuid.UUID) -> Generation | None:
 
 def history(session: Session, *, limit: int, offset: int = 0, voice_id: uuid.UUID | None = None,
             after: Generation | None = None, search: str | None = None) -> tuple[list[Generation], int]:
-    """Speech generations, newest first, and how many there are in all.
+    """Speech generations and dialogues, newest first, and how many there are in all.
 
     Design previews run through the same queue but are not speech in a voice: /design shows them.
     `after` continues a cursor page (the row the previous page ended with); `search` matches the text.
     """
-    where = [Generation.kind == GenerationKind.SPEECH]
+    where = [Generation.kind.in_((GenerationKind.SPEECH, GenerationKind.DIALOGUE))]
     if voice_id is not None:
         where.append(Generation.voice_id == voice_id)
     if search:

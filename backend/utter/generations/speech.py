@@ -36,7 +36,7 @@ def speak(task: Task, workdir: Path) -> Outcome:
     # The text with its pronunciation rules applied, as checked when it was queued.
     plan = plan_speech(generation.spoken_text or generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
     engine_speed, stretch = split_speed(generation.speed or 1.0, caps)
-    reference = _reference(task, voice, workdir) if caps.can_clone else None
+    reference = voice_reference(task, voice, workdir) if caps.can_clone else None
     # The stored text stays as typed; the engine may be given it in words ("$45" -> "forty five dollars").
     words = text_normalization.for_generation(ctx.settings.text_normalization, caps.needs_normalized_text,
                                               generation.language)
@@ -107,11 +107,16 @@ def _likeness(task: Task, engine: SpeechEngine, voice: VoiceReference, mp3: Path
     return {"whole": round(score, 3), "reference_half": round(yardstick, 3), "parts": parts}
 
 
+def wants_heard_back(task: Task, engine: SpeechEngine) -> bool:
+    """Whether UTTER_HEARD_BACK asks for this engine's speech to be heard back."""
+    choice = task.ctx.settings.heard_back
+    return choice == "on" or (choice == "auto" and engine.info.capabilities.needs_heard_back)
+
+
 def _heard_back(task: Task, engine: SpeechEngine, request: SpeechRequest,
                 workdir: Path) -> tuple[heard_back.HeardBack | None, dict | None]:
     """The checks this generation gets, or None and a record of why it is not checked."""
-    choice = task.ctx.settings.heard_back
-    if choice == "off" or (choice == "auto" and not engine.info.capabilities.needs_heard_back):
+    if not wants_heard_back(task, engine):
         return None, None
     transcriber, why_not = heard_back.recogniser_for(request.language, task.ctx.recogniser,
                                                      task.ctx.multilingual_recogniser)
@@ -160,8 +165,9 @@ def _rebuild(task: Task, checks: heard_back.HeardBack, plan: SpeechPlan, stretch
     return output.duration
 
 
-def _reference(task: Task, voice: Voice, workdir: Path) -> VoiceReference:
-    path = workdir / "reference.wav"
+def voice_reference(task: Task, voice: Voice, workdir: Path) -> VoiceReference:
+    """The voice's reference recording, fetched into `workdir` (one file per voice: a dialogue has several)."""
+    path = workdir / f"reference-{voice.id}.wav"
     task.ctx.storage.download(voice.reference_key, path)
     return VoiceReference(voice_id=str(voice.id), audio_path=path, transcript=voice.reference_transcript,
                           version=f"r{voice.revision}")
