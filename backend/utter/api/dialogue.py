@@ -6,6 +6,8 @@ from fastapi import APIRouter, Response
 
 from ..errors import ErrorResponse
 from ..generations import dialogue, service
+from ..pronunciation.service import Locator
+from ..validation import clean_language
 from ..generations.schemas import DialogueRequest, GenerationPublic, RespeakRequest
 from .deps import ContextDep, SessionDep
 
@@ -22,8 +24,10 @@ def create_dialogue(request: DialogueRequest, ctx: ContextDep, session: SessionD
     Poll `status_url` as for /api/generate; once done, `lines` say where each line is in the audio.
     """
     script = [dialogue.Line(line.voice_id, line.text) for line in request.inputs]
-    generation = dialogue.submit(session, ctx, script, language=request.language, speed=request.speed,
-                                 dictionary_ids=request.pronunciation_dictionary_ids)
+    language = clean_language(request.language, ctx.engine.info.capabilities.languages)
+    dictionaries = [Locator(dictionary_id) for dictionary_id in request.pronunciation_dictionary_ids]
+    generation = dialogue.submit(session, ctx, script, language=language, speed=request.speed,
+                                 dictionaries=dictionaries)
     response.headers["Location"] = f"/api/generations/{generation.id}"
     return service.to_public(generation, ctx)
 

@@ -21,7 +21,7 @@ from ..context import AppContext
 from ..errors import UtterError
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..pronunciation import service as pronunciation
-from ..validation import check_speed, clean_language, clean_text, parse_id
+from ..validation import check_speed, clean_text, parse_id
 from .service import admit, get
 
 # Lines one script may hold: a long podcast episode is a few hundred exchanges, but the whole
@@ -100,12 +100,11 @@ def enqueue(session: Session, ctx: AppContext, lines: list[dict], language: str,
     return generation
 
 
-def submit(session: Session, ctx: AppContext, script: Sequence[Line], *, language: str | None,
-           speed: float | None, dictionary_ids: Sequence[str] = (), find: FindVoice = find_by_id) -> Generation:
-    """Check a whole script and queue it as one generation; nothing is saved when any line is refused."""
-    language = clean_language(language, ctx.engine.info.capabilities.languages)
+def submit(session: Session, ctx: AppContext, script: Sequence[Line], *, language: str, speed: float | None,
+           dictionaries: Sequence[pronunciation.Locator] = (), find: FindVoice = find_by_id) -> Generation:
+    """Check a whole script and queue it as one generation (`language` already checked); nothing is saved
+    when any line is refused."""
     speed = check_speed(speed)
-    dictionaries = [pronunciation.Locator(dictionary_id) for dictionary_id in dictionary_ids]
     lines = check_script(session, ctx, script, find, dictionaries)
     return enqueue(session, ctx, lines, language, speed)
 
