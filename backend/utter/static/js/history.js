@@ -39,7 +39,10 @@ function renderGeneration(generation) {
   item.querySelector(".meta").textContent = meta.join(" · ");
   showChecks(item.querySelector(".checks"), generation.checks);
   item.querySelector(".quote").textContent = generation.text;
-  const label = `“${excerpt(generation.text)}” in ${generation.voice_name}`;
+  if (generation.lines) renderLines(item, generation);
+  const label = generation.lines
+    ? `dialogue “${excerpt(generation.lines[0].text)}” with ${generation.voice_name}`
+    : `“${excerpt(generation.text)}” in ${generation.voice_name}`;
   if (generation.status === "done") {
     const audio = item.querySelector("audio");
     audio.hidden = false;
@@ -49,6 +52,12 @@ function renderGeneration(generation) {
     download.hidden = false;
     download.href = generation.download_url;
     download.setAttribute("aria-label", `Download ${label}`);
+    if (generation.lines) {
+      const open = item.querySelector(".open-link");
+      open.hidden = false;
+      open.href = `/dialogue?id=${encodeURIComponent(generation.id)}`;
+      open.textContent = "Open in Dialogue";
+    }
   } else if (generation.status === "failed" && generation.error) {
     const error = item.querySelector(".error-text");
     error.hidden = false;
@@ -56,7 +65,8 @@ function renderGeneration(generation) {
   } else if (generation.status === "queued" || generation.status === "running") {
     const open = item.querySelector(".open-link");
     open.hidden = false;
-    open.href = `/generate?task=${encodeURIComponent(generation.id)}`;
+    open.href = generation.lines ? `/dialogue?id=${encodeURIComponent(generation.id)}`
+      : `/generate?task=${encodeURIComponent(generation.id)}`;
     open.textContent = "Follow progress";
   }
   const deleteButton = item.querySelector(".delete-button");
@@ -76,6 +86,28 @@ function renderGeneration(generation) {
     }
   });
   return item;
+}
+
+// A dialogue: its lines, each with its speaker and, once spoken, where it is in the audio.
+function renderLines(item, generation) {
+  item.querySelector(".item-title").textContent = `Dialogue: ${generation.voice_name}`;
+  const quote = item.querySelector(".quote");
+  const list = document.createElement("ol");
+  list.className = "dialogue-lines";
+  list.append(...generation.lines.map((line) => {
+    const row = document.createElement("li");
+    const speaker = document.createElement("strong");
+    speaker.textContent = `${line.voice_name}: `;
+    row.append(speaker, line.text);
+    if (line.start != null) {
+      const where = document.createElement("span");
+      where.className = "muted";
+      where.textContent = ` (${line.start.toFixed(1)}–${line.end.toFixed(1)} s)`;
+      row.append(where);
+    }
+    return row;
+  }));
+  quote.replaceChildren(list);
 }
 
 async function load() {
