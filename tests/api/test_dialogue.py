@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 
 import httpx
 import pytest
@@ -17,7 +18,9 @@ from tests.support.audio_fixtures import silences
 from utter.audio import codec
 from utter.bootstrap import build_runner
 from utter.generations.dialogue import MAX_LINES
-from utter.generations.dialogue_speech import SAME_SPEAKER_PAUSE, SPEAKER_CHANGE_PAUSE
+from utter.adapters.tts.base import EngineError
+from utter.generations.dialogue_speech import SAME_SPEAKER_PAUSE, SPEAKER_CHANGE_PAUSE, _RemoteCalls
+from utter.models import Generation
 
 RATE = 22050  # Piper's
 LINES = [
@@ -59,6 +62,9 @@ def test_each_line_is_heard_in_order_where_its_place_says(make_server, speech_cl
         assert done["status"] == "done", done
         audio = client.get(done["audio_url"]).content
         history = client.get("/api/generations").json()
+        # History search reads every line (the row's text is the script as written, Name: line).
+        found = client.get("/v1/history", params={"search": "brother"}).json()["history"]
+        missed = client.get("/v1/history", params={"search": "zebra"}).json()["history"]
     lines = done["lines"]
     assert [(line["voice_name"], line["text"]) for line in lines] == LINES
     assert [line["voice_id"] for line in lines] == [ids["Ann"], ids["Ben"], ids["Ann"]]
@@ -66,6 +72,7 @@ def test_each_line_is_heard_in_order_where_its_place_says(make_server, speech_cl
     # One generation, in the history with its lines.
     assert history["total"] == 1 and history["generations"][0]["id"] == done["id"]
     assert history["generations"][0]["lines"] == lines
+    assert [item["history_item_id"] for item in found] == [done["id"]] and missed == []
 
     samples = codec.decode(audio, target_rate=RATE).samples
     duration = len(samples) / RATE
@@ -249,3 +256,67 @@ def test_a_bad_script_is_refused_naming_the_line_and_nothing_is_saved(client, sp
     assert words in error["message"]
     assert client.get("/api/generations").json()["total"] == 0
     assert not list((server.settings.uploads_dir).glob("lines/**/*.wav"))
+
+
+class FailingEngine(CountingEngine):
+    """Piper, failing on the line that says "boom" (after the lines before it were spoken and streamed)."""
+
+    def speak(self, request, task):
+        if any("boom" in chunk.lower() for chunk in request.chunks):
+            raise EngineError("engine_failed", "The engine broke on this line.")
+        return super().speak(request, task)
+
+
+def test_a_dialogue_that_fails_midway_leaves_no_file(make_server, speech_clips, piper_engine):
+    engine = FailingEngine(piper_engine)
+    server = make_server(asr="off", engine=engine)
+    with server.client() as client:
+        ids = voices(client, speech_clips, "Ann", "Ben")
+        lines = [("Ann", f"The {n} line is spoken before it breaks.") for n in ("first", "second", "third")]
+        lines.append(("Ben", "Boom."))
+        queued = client.post("/api/dialogue", json={"inputs": script(ids, lines)}).json()
+        done = wait_for_generation(client, queued["status_url"], timeout=120)
+    assert (done["status"], done["error"]["code"]) == ("failed", "engine_failed")
+    assert engine.said == [text for _, text in lines[:3]]  # the lines before it were spoken (and stored) first
+    assert done["chunks_done"] >= 2
+    stored = [path for path in server.settings.uploads_dir.rglob("*") if path.is_file()]
+    assert [path.parent.name for path in stored] == ["references", "references"]
+
+
+def test_a_dialogue_on_a_remote_engine_calls_it_once_per_line_in_each_lines_voice(make_server, speech_clips):
+    """Modal's path (the stand-in answers each call with 2 s of tone): each line is its own calls, in its voice,
+    and the task records every call in order, so a retry collects them instead of paying again."""
+    from tests.generations.test_remote_speech import RemoteSpeaker
+    from utter.adapters.tts.remote import RemoteEngine
+
+    speaker = RemoteSpeaker()
+    server = make_server(engine=RemoteEngine(speaker), asr="off")
+    with server.client() as client:
+        ids = voices(client, speech_clips, "Ann", "Ben")
+        done = dialogue(client, script(ids))
+        with server.ctx.sessions() as session:
+            row = session.get(Generation, uuid.UUID(done["id"]))
+            recorded = row.remote_call_id.split()
+    assert [(job.text, job.voice.voice_id) for job in speaker.jobs.values()] == [
+        (text, ids[name]) for name, text in LINES]
+    assert recorded == speaker.spawned
+    assert [line["end"] - line["start"] for line in done["lines"]] == [pytest.approx(2.0, abs=0.05)] * 3
+    assert done["lines"][1]["start"] - done["lines"][0]["end"] == pytest.approx(SPEAKER_CHANGE_PAUSE, abs=0.05)
+
+
+def test_each_line_gets_its_share_of_the_remote_calls_a_retry_finds():
+    class Recorded:
+        prompts = None
+        remote_calls = ["a", "b", "c"]  # line 1's two calls, then one of line 3's before the process died
+
+        def __init__(self):
+            self.recorded: list[list[str]] = []
+
+        def record_remote_calls(self, call_ids):
+            self.recorded.append(call_ids)
+
+    task = Recorded()
+    calls = _RemoteCalls(task, [2, 0, 3])  # line 2 reuses an earlier take's audio: no calls
+    assert [calls.for_line(line).remote_calls for line in range(3)] == [["a", "b"], [], ["c"]]
+    calls.for_line(2).record_remote_calls(["c", "d"])
+    assert task.recorded == [["a", "b", "c", "d"]]
