@@ -320,3 +320,25 @@ def test_each_line_gets_its_share_of_the_remote_calls_a_retry_finds():
     assert [calls.for_line(line).remote_calls for line in range(3)] == [["a", "b"], [], ["c"]]
     calls.for_line(2).record_remote_calls(["c", "d"])
     assert task.recorded == [["a", "b", "c", "d"]]
+
+
+def test_each_line_takes_its_own_voices_pronunciation_rules_and_its_breaks(make_server, speech_clips, transcriber):
+    server = make_server(asr="off")
+    with server.client() as client:
+        ids = voices(client, speech_clips, "Ann", "Ben")
+        rules = client.post("/api/pronunciation-dictionaries", json={
+            "name": "Ann's words", "rules": [{"string_to_replace": "Nguyen", "alias": "Elizabeth"}]}).json()
+        assert client.patch(f"/api/voices/{ids['Ann']}", json={"pronunciation_dictionary_id": rules["id"]}).is_success
+        done = dialogue(client, script(ids, [("Ann", 'My friend Nguyen called me this morning. <break time="1.5s"/> Then he left.'),
+                                             ("Ben", "My friend Nguyen called me too.")]))
+        samples = codec.decode(client.get(done["audio_url"]).content, target_rate=RATE).samples
+    first, second = done["lines"]
+    assert first["spoken_text"] == 'My friend Elizabeth called me this morning. <break time="1.5s"/> Then he left.'
+    assert second["spoken_text"] is None  # Ben's voice has no rules: Piper says the name its own way
+    heard = transcriber.transcribe(samples, RATE, "en", words=True)
+    named = [word for word in heard.words if "elizabeth" in word.text.lower()]
+    assert len(named) == 1 and first["start"] <= named[0].start < first["end"]
+    # The break is a silence inside the first line (on top of Piper's own gap after a sentence).
+    inside = [length for start, length in silences(samples, RATE)
+              if first["start"] < start and start + length < first["end"]]
+    assert max(inside) >= 1.5

@@ -50,7 +50,10 @@ def find_by_id(session: Session, reference: str, field: str) -> Voice:
 
 
 def _in_line(number: int, exc: UtterError) -> UtterError:
-    """The same error, its message saying which line it is about (people count lines from 1)."""
+    """The same error, its message saying which line it is about (people count lines from 1); one about
+    the whole request (its dictionaries) is left as it is."""
+    if not (exc.field or "").startswith("inputs["):
+        return exc
     return UtterError(exc.status, exc.code, f"Line {number}: {exc.message}", field=exc.field, headers=exc.headers)
 
 
@@ -77,7 +80,7 @@ def check_script(session: Session, ctx: AppContext, script: Sequence[Line], find
                 raise UtterError(422, "script_too_long", f"The script is longer than the limit of {limit} "
                                  "characters (all lines together, break tags included).", field="inputs")
             spoken = pronunciation.spoken_text(session, ctx.engine.info.capabilities, voice, text, dictionaries,
-                                               limit)
+                                               limit, field=f"{field}.text")
         except UtterError as exc:
             raise _in_line(number, exc) from None
         lines.append({"voice_id": str(voice.id), "voice_name": voice.name, "text": text, "spoken_text": spoken})

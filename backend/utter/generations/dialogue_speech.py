@@ -168,31 +168,39 @@ def _voices(task: Task, engine: SpeechEngine, script: list[dict], lines: list[_L
 
 
 class _RemoteCalls:
-    """The task as the engine sees it while speaking one line: the remote calls of that line only.
+    """The task's remote calls, shared out among the lines.
 
     An engine that runs elsewhere records its calls with the task so a retry collects them instead of
-    paying again (remote.py); in a dialogue each line is its own request, so each gets its share of
-    the task's list (lines are spoken in order, so the list is every earlier line's calls, then this one's).
+    paying again (remote.py); in a dialogue each line is its own request, so each gets its share of the
+    task's list: lines are spoken in order, so the list is every earlier line's calls, then this one's.
     """
 
     def __init__(self, task: Task, chunks_per_line: list[int]):
         self.task = task
-        self.prompts = task.prompts
         recorded = list(task.remote_calls)
         self.calls: list[list[str]] = []
         for count in chunks_per_line:
             self.calls.append(recorded[:count])
             recorded = recorded[count:]
-        self.line = 0
 
-    def for_line(self, line: int) -> _RemoteCalls:
-        self.line = line
-        return self
+    def for_line(self, line: int) -> _LineTask:
+        return _LineTask(self, line)
+
+    def record(self, line: int, call_ids: list[str]) -> None:
+        self.calls[line] = list(call_ids)
+        self.task.record_remote_calls([call for calls in self.calls for call in calls])
+
+
+class _LineTask:
+    """The task as the engine sees it while it speaks one line: the voice prompts, and that line's calls."""
+
+    def __init__(self, calls: _RemoteCalls, line: int):
+        self.prompts = calls.task.prompts
+        self._calls, self._line = calls, line
 
     @property
     def remote_calls(self) -> list[str]:
-        return self.calls[self.line]
+        return self._calls.calls[self._line]
 
     def record_remote_calls(self, call_ids: list[str]) -> None:
-        self.calls[self.line] = list(call_ids)
-        self.task.record_remote_calls([call for line in self.calls for call in line])
+        self._calls.record(self._line, call_ids)
