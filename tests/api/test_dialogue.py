@@ -342,3 +342,31 @@ def test_each_line_takes_its_own_voices_pronunciation_rules_and_its_breaks(make_
     inside = [length for start, length in silences(samples, RATE)
               if first["start"] < start and start + length < first["end"]]
     assert max(inside) >= 1.5
+
+
+def test_lines_are_heard_back_and_one_that_said_other_words_is_retaken(make_server, speech_clips, piper_engine,
+                                                                       transcriber):
+    """With hearing back on (Qwen3-TTS's default), each spoken line is checked as speech is: line 2 says
+    another sentence on its first take, is spoken again, and the stored file and line audio keep the retake."""
+    from tests.generations.test_heard_back import FaultyPiper
+
+    engine = FaultyPiper(piper_engine, {})
+    engine.faults = {LINES[1][1]: ("other_words", 1)}
+    server = make_server(engine=engine, heard_back="on")
+    with server.client() as client:
+        ids = voices(client, speech_clips, "Ann", "Ben")
+        done = dialogue(client, script(ids))
+        audio = client.get(done["audio_url"]).content
+        again = client.post(f"/api/dialogue/{done['id']}/lines/2/respeak").json()
+        retake = wait_for_generation(client, again["status_url"], timeout=120)
+    checks = done["checks"]
+    assert checks["checked"] and [part["takes"] for part in checks["parts"]] == [1, 2, 1]
+    assert "wrong_words" in checks["parts"][1]["retaken_because"] and checks["retaken"] == 1
+    assert engine.takes[LINES[1][1]] == 2 and engine.takes[LINES[0][1]] == 1
+    heard = words_of(transcriber.transcribe(codec.decode(audio, target_rate=RATE).samples, RATE, "en").text)
+    assert heard == [word for _, text in LINES for word in words_of(text)]
+    # The kept take is the line's stored audio, so a later take reuses the right words.
+    stored = codec.decode(server.settings.uploads_dir / "lines" / done["id"] / "001.wav", target_rate=RATE).samples
+    assert words_of(transcriber.transcribe(stored, RATE, "en").text) == words_of(LINES[1][1])
+    assert retake["status"] == "done" and [part["part"] for part in retake["checks"]["parts"]] == [2]
+    assert engine.takes[LINES[1][1]] == 2  # reused, not heard or spoken again

@@ -7,6 +7,11 @@ chunks, so the stream (`/api/generations/{id}/stream`) plays each line as soon a
 and the output's timeline places each line in the audio as heard. Between lines is a short
 silence, longer when the speaker changes.
 
+Spoken lines are heard back as speech is (heard_back.py: each part transcribed, retaken when it ran
+on, was cut short or said other words, the stored file rebuilt with the kept takes), when the engine
+or UTTER_HEARD_BACK asks for it. Likeness to the voice is not scored: speech.py scores one voice's
+reference against the whole, and a dialogue has several.
+
 A line of a new take (dialogue.respeak) may reuse an earlier take's audio instead of being spoken;
 its audio goes through the output exactly as a spoken line's does. Each line's audio (the engine's
 chunks, unlevelled) is stored with the generation for the next take.
@@ -30,7 +35,7 @@ from ..audio.text import SpeechPlan, plan_speech
 from ..models import Voice
 from .chunked_output import ChunkedOutput, split_speed
 from .runner import Outcome
-from .speech import FIRST_CHUNK_CHARS, voice_reference, wants_heard_back
+from .speech import FIRST_CHUNK_CHARS, hearing_back, rebuild, speak_again, voice_reference
 from .task import Task, TaskFailed
 
 log = logging.getLogger(__name__)
@@ -41,9 +46,6 @@ log = logging.getLogger(__name__)
 # whose own trailing quiet needs less added.
 SPEAKER_CHANGE_PAUSE = 0.35
 SAME_SPEAKER_PAUSE = 0.15
-
-NOT_HEARD_BACK = ("the lines of a dialogue are not heard back yet: each is spoken once, and its likeness to "
-                  "its voice is not scored")
 
 
 @dataclass
@@ -73,37 +75,68 @@ def speak_dialogue(task: Task, workdir: Path) -> Outcome:
     engine_speed, stretch = split_speed(generation.speed or 1.0, caps)
     words = text_normalization.for_generation(ctx.settings.text_normalization, caps.needs_normalized_text,
                                               generation.language)
+    requests = {index: SpeechRequest(
+        chunks=text_normalization.SpokenChunks(spoken.plan.chunks, words) if words else spoken.plan.chunks,
+        language=generation.language, voice=references.get(line["voice_id"]), speed=engine_speed)
+        for index, (line, spoken) in enumerate(zip(script, lines)) if spoken.reused is None}
+    owners = [index for index, spoken in enumerate(lines) for _ in spoken.plan.chunks]  # the line of each part
+
+    def where(part: int) -> tuple[int, int]:
+        """(line, its chunk) of a part of the whole dialogue."""
+        return owners[part], part - lines[owners[part]].first_chunk
+
+    # Only spoken lines are heard back: a reused line was heard (and retaken if need be) in its own take.
+    checks, checks_record = hearing_back(task, engine, generation.language,
+                                         lambda part: requests[where(part)[0]].chunks[where(part)[1]], workdir)
     pauses = _pauses(script, lines)
     mp3 = workdir / "dialogue.mp3"
     task.progress(0, first)
     output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=first, stretch=stretch,
                            chunk_done=task.progress, segments_stored=task.segments_stored,
                            pauses=pauses, lead_pause=lines[0].plan.lead)
-    audio: list[list[np.ndarray]] = []
+    audio: list[list[np.ndarray]] = []  # each line's chunks, as the engine spoke them
     calls = _RemoteCalls(task, [0 if line.reused is not None else len(line.plan.chunks) for line in lines])
-    with output:
-        for index, (line, spoken) in enumerate(zip(script, lines)):
-            if spoken.reused is not None:
-                audio.append(spoken.reused)
-                for chunk, samples in enumerate(spoken.reused):
-                    task.check()
-                    output.add(Piece(spoken.first_chunk + chunk, samples, caps.sample_rate, end=True))
-                continue
-            said = text_normalization.SpokenChunks(spoken.plan.chunks, words) if words else spoken.plan.chunks
-            request = SpeechRequest(chunks=said, language=generation.language,
-                                    voice=references.get(line["voice_id"]), speed=engine_speed)
-            chunks: list[list[np.ndarray]] = [[] for _ in spoken.plan.chunks]
-            with closing(engine.speak(request, calls.for_line(index))) as pieces:
-                for piece in pieces:
-                    task.check()
-                    output.add(Piece(spoken.first_chunk + piece.chunk, piece.samples, piece.sample_rate, piece.end))
-                    if piece.samples.size:
-                        chunks[piece.chunk].append(piece.samples)
-            audio.append([np.concatenate(parts) if parts else np.zeros(0, np.float32) for parts in chunks])
+    try:
+        with output:
+            for index, spoken in enumerate(lines):
+                if spoken.reused is not None:
+                    audio.append(spoken.reused)
+                    for chunk, samples in enumerate(spoken.reused):
+                        task.check()
+                        output.add(Piece(spoken.first_chunk + chunk, samples, caps.sample_rate, end=True))
+                    continue
+                chunks: list[list[np.ndarray]] = [[] for _ in spoken.plan.chunks]
+                with closing(engine.speak(requests[index], calls.for_line(index))) as pieces:
+                    for piece in pieces:
+                        task.check()
+                        part = spoken.first_chunk + piece.chunk
+                        output.add(Piece(part, piece.samples, piece.sample_rate, piece.end))
+                        if piece.samples.size:
+                            chunks[piece.chunk].append(piece.samples)
+                        if checks:
+                            checks.add(part, piece.samples, piece.sample_rate, piece.end)
+                audio.append([np.concatenate(parts) if parts else np.zeros(0, np.float32) for parts in chunks])
+        heard = output
+        if checks:
+            # Listeners get every line as first spoken; what is stored gets the retakes.
+            output.seal_stream()
+            rebuilt = checks.retake(lambda part: speak_again(engine, requests[where(part)[0]], where(part)[1], task),
+                                    task.check)
+            if rebuilt:
+                for part in checks.parts:
+                    line, chunk = where(part)
+                    audio[line][chunk] = checks.kept_audio(part).astype(np.float32)
+                mp3 = workdir / "dialogue-retaken.mp3"
+                heard = rebuild(task, (chunk for line in audio for chunk in line), first, caps.sample_rate, pauses,
+                                lines[0].plan.lead, stretch, mp3)
+            checks_record = {**checks.record(), "rebuilt": rebuilt}
+    finally:
+        if checks:
+            checks.close()
     kept, files = [], []
     for index, (line, spoken, chunks) in enumerate(zip(script, lines, audio)):
-        start = output.timeline[spoken.first_chunk][0]
-        end = output.timeline[spoken.first_chunk + len(spoken.plan.chunks) - 1][1]
+        start = heard.timeline[spoken.first_chunk][0]
+        end = heard.timeline[spoken.first_chunk + len(spoken.plan.chunks) - 1][1]
         path = spoken.reused_file or workdir / f"line-{index:03d}.wav"
         if spoken.reused_file is None:
             codec.write_wav(path, np.concatenate(chunks), caps.sample_rate)
@@ -113,9 +146,10 @@ def speak_dialogue(task: Task, workdir: Path) -> Outcome:
             "start": round(start, 3), "end": round(end, 3), "reused": spoken.reused is not None,
             "respoken_from": reuse.get("generation_id"),
             "chunk_samples": [len(samples) for samples in chunks], "sample_rate": caps.sample_rate})
-    checks = {"checked": False, "reason": NOT_HEARD_BACK} if wants_heard_back(task, engine) else None
-    return Outcome(mp3, output.duration, voice_cloned=caps.can_clone, engine=engine.info.name, checks=checks,
-                   lines=kept, files=tuple(files))
+    # Likeness is scored against one voice's reference (speech.py); a dialogue's lines would each need
+    # their own, which is not done yet.
+    return Outcome(mp3, heard.duration, voice_cloned=caps.can_clone, engine=engine.info.name,
+                   checks=checks_record, lines=kept, files=tuple(files))
 
 
 def _pauses(script: list[dict], lines: list[_Line]) -> list[float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from ..adapters.tts.base import EngineError, Piece, SpeechEngine, SpeechRequest, VoiceReference
 from ..audio import codec, text_normalization
-from ..audio.text import SpeechPlan, plan_speech
+from ..audio.text import plan_speech
 from ..models import Voice
 from . import heard_back
 from .chunked_output import ChunkedOutput, split_speed
@@ -42,7 +43,7 @@ def speak(task: Task, workdir: Path) -> Outcome:
                                               generation.language)
     said = text_normalization.SpokenChunks(plan.chunks, words) if words else plan.chunks
     request = SpeechRequest(chunks=said, language=generation.language, voice=reference, speed=engine_speed)
-    checks, checks_record = _heard_back(task, engine, request, workdir)
+    checks, checks_record = hearing_back(task, engine, request.language, lambda part: request.chunks[part], workdir)
     mp3 = workdir / "speech.mp3"
     task.progress(0, len(plan.chunks))
     output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(plan.chunks), stretch=stretch,
@@ -59,10 +60,12 @@ def speak(task: Task, workdir: Path) -> Outcome:
         if checks:
             # Listeners get every part as first spoken; what is stored gets the retakes.
             output.seal_stream()
-            rebuilt = checks.retake(lambda part: _speak_again(engine, request, part, task), task.check)
+            rebuilt = checks.retake(lambda part: speak_again(engine, request, part, task), task.check)
             if rebuilt:
                 mp3 = workdir / "speech-retaken.mp3"
-                duration = _rebuild(task, checks, plan, stretch, mp3)
+                kept = (checks.kept_audio(part) for part in range(len(plan.chunks)))
+                duration = rebuild(task, kept, len(plan.chunks), checks.sample_rate, plan.pauses, plan.lead,
+                                   stretch, mp3).duration
             checks_record = {**checks.record(), "rebuilt": rebuilt}
         if reference is not None:
             try:
@@ -107,27 +110,28 @@ def _likeness(task: Task, engine: SpeechEngine, voice: VoiceReference, mp3: Path
     return {"whole": round(score, 3), "reference_half": round(yardstick, 3), "parts": parts}
 
 
-def wants_heard_back(task: Task, engine: SpeechEngine) -> bool:
+def _wants_heard_back(task: Task, engine: SpeechEngine) -> bool:
     """Whether UTTER_HEARD_BACK asks for this engine's speech to be heard back."""
     choice = task.ctx.settings.heard_back
     return choice == "on" or (choice == "auto" and engine.info.capabilities.needs_heard_back)
 
 
-def _heard_back(task: Task, engine: SpeechEngine, request: SpeechRequest,
-                workdir: Path) -> tuple[heard_back.HeardBack | None, dict | None]:
-    """The checks this generation gets, or None and a record of why it is not checked."""
-    if not wants_heard_back(task, engine):
+def hearing_back(task: Task, engine: SpeechEngine, language: str, texts: Callable[[int], str],
+                 workdir: Path) -> tuple[heard_back.HeardBack | None, dict | None]:
+    """The checks this generation gets (`texts(part)`: what part `part` should say), or None and a record
+    of why it is not checked."""
+    if not _wants_heard_back(task, engine):
         return None, None
-    transcriber, why_not = heard_back.recogniser_for(request.language, task.ctx.recogniser,
+    transcriber, why_not = heard_back.recogniser_for(language, task.ctx.recogniser,
                                                      task.ctx.multilingual_recogniser)
     if why_not:
         return None, {"checked": False, "reason": why_not}
     # The engine speaks at the asked speed only when it controls speed; otherwise its audio is stretched later.
     speed = (task.generation.speed or 1.0) if engine.info.capabilities.controls_speed else 1.0
-    judge = heard_back.Judge(transcriber, request.language, speed)
+    judge = heard_back.Judge(transcriber, language, speed)
     folder = workdir / "takes"
     folder.mkdir()
-    return heard_back.HeardBack(judge, folder, lambda part: request.chunks[part]), None
+    return heard_back.HeardBack(judge, folder, texts), None
 
 
 class _Retake:
@@ -142,7 +146,8 @@ class _Retake:
         pass  # a retake interrupted by a restart is simply made again
 
 
-def _speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: Task):
+def speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: Task):
+    """Part `part` of the request spoken once more (a retake), its samples as they come."""
     again = SpeechRequest(chunks=(request.chunks[part],), language=request.language, voice=request.voice,
                           speed=request.speed)
     with closing(engine.speak(again, _Retake(task))) as pieces:
@@ -152,17 +157,18 @@ def _speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: 
                 yield piece.samples
 
 
-def _rebuild(task: Task, checks: heard_back.HeardBack, plan: SpeechPlan, stretch: float, mp3: Path) -> float:
-    """The MP3 again, from the kept take of every part (levelled, joined and paused as the first pass was)."""
-    chunks = len(plan.chunks)
+def rebuild(task: Task, parts: Iterable[np.ndarray], chunks: int, sample_rate: int, pauses: Sequence[float],
+            lead: float, stretch: float, mp3: Path) -> ChunkedOutput:
+    """The MP3 again from the kept take of every part, levelled, joined and paused as the first pass was;
+    not streamed (listeners have heard the first takes). Returns the closed output (its duration, timeline)."""
     output = ChunkedOutput(task.ctx.storage, str(task.id), mp3, chunks=chunks, stretch=stretch,
                            chunk_done=lambda done, total: None, segments_stored=lambda count: None,
-                           pauses=plan.pauses, lead_pause=plan.lead, stream=False)
+                           pauses=pauses, lead_pause=lead, stream=False)
     with output:
-        for part in range(chunks):
+        for part, samples in enumerate(parts):
             task.check()
-            output.add(Piece(part, checks.kept_audio(part).astype(np.float32), checks.sample_rate, end=True))
-    return output.duration
+            output.add(Piece(part, samples.astype(np.float32), sample_rate, end=True))
+    return output
 
 
 def voice_reference(task: Task, voice: Voice, workdir: Path) -> VoiceReference:
