@@ -370,3 +370,29 @@ def test_lines_are_heard_back_and_one_that_said_other_words_is_retaken(make_serv
     assert words_of(transcriber.transcribe(stored, RATE, "en").text) == words_of(LINES[1][1])
     assert retake["status"] == "done" and [part["part"] for part in retake["checks"]["parts"]] == [2]
     assert engine.takes[LINES[1][1]] == 2  # reused, not heard or spoken again
+
+
+def run_queue(server, client, status_url: str) -> dict:
+    """Run the queue of a server started without workers until the generation at `status_url` ends."""
+    runner = build_runner(server.ctx, 1)
+    runner.start()
+    try:
+        return wait_for_generation(client, status_url, timeout=120)
+    finally:
+        runner.stop()
+
+
+def test_a_take_whose_earlier_take_was_deleted_before_it_ran_speaks_every_line(make_server, speech_clips,
+                                                                                piper_engine):
+    engine = CountingEngine(piper_engine)
+    server = make_server(asr="off", engine=engine, workers=0)
+    with server.client() as client:
+        ids = voices(client, speech_clips, "Ann", "Ben")
+        first = client.post("/api/dialogue", json={"inputs": script(ids)}).json()
+        assert run_queue(server, client, first["status_url"])["status"] == "done"
+        queued = client.post(f"/api/dialogue/{first['id']}/lines/1/respeak").json()
+        assert client.delete(f"/api/generations/{first['id']}").status_code == 204
+        engine.said.clear()
+        take = run_queue(server, client, queued["status_url"])
+    assert take["status"] == "done" and [line["reused"] for line in take["lines"]] == [False, False, False]
+    assert engine.said == [text for _, text in LINES]  # the audio to reuse was gone: every line spoken
