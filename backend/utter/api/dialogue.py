@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response
 
 from ..errors import ErrorResponse
 from ..generations import dialogue, service
+from ..generations.schemas import DialogueRequest, GenerationPublic, RespeakRequest
 from ..pronunciation.service import Locator
 from ..validation import clean_language
-from ..generations.schemas import DialogueRequest, GenerationPublic, RespeakRequest
 from .deps import ContextDep, SessionDep
 
 router = APIRouter(prefix="/api", tags=["dialogue"],
