@@ -9,8 +9,12 @@ from .conftest import api_clone, api_get, screenshot, wait_for
 
 pytestmark = pytest.mark.browser
 
+# The name on a line of its own, and words going on over two lines, are one line each.
 SCRIPT = """Host: Welcome back to the show, everyone.
-Guest: Thank you, it is good to be here.
+Guest:
+Thank you, it is good
+to be here.
+
 Host: Let us begin with your new book."""
 
 

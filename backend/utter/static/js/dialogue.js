@@ -29,11 +29,11 @@ export function parseScript(value) {
   for (const row of value.split("\n")) {
     if (!row.trim()) continue;
     const match = SPEAKER_LINE.exec(row);
-    if (match && match[2].trim()) lines.push({ speaker: match[1].trim(), text: match[2].trim() });
-    else if (lines.length) lines[lines.length - 1].text += ` ${row.trim()}`;
+    if (match) lines.push({ speaker: match[1].trim(), text: match[2].trim() });
+    else if (lines.length) lines[lines.length - 1].text = `${lines[lines.length - 1].text} ${row.trim()}`.trim();
     else return { lines, error: "Start the script with a speaker's name and a colon, as in “Ann: Hello.”" };
   }
-  return { lines };
+  return { lines: lines.filter((line) => line.text) }; // "Ann:" with nothing after it says nothing
 }
 
 function speakers(lines) {
