@@ -62,6 +62,13 @@ def test_each_line_is_heard_in_order_where_its_place_says(make_server, speech_cl
         assert done["status"] == "done", done
         audio = client.get(done["audio_url"]).content
         history = client.get("/api/generations").json()
+        # Listed under each of its voices, beside their own speech.
+        speech = client.post("/api/generate", json={"voice_id": ids["Ben"], "text": "Hello."}).json()
+        wait_for_generation(client, speech["status_url"])
+        by_voice = {name: [g["id"] for g in client.get("/api/generations", params={"voice_id": voice}).json()[
+            "generations"]] for name, voice in ids.items()}
+        stranger = upload_voice(client, speech_clips["wav"], name="Cy")["id"]
+        assert client.get("/api/generations", params={"voice_id": stranger}).json()["total"] == 0
         # History search reads every line (the row's text is the script as written, Name: line).
         found = client.get("/v1/history", params={"search": "brother"}).json()["history"]
         missed = client.get("/v1/history", params={"search": "zebra"}).json()["history"]
@@ -71,6 +78,7 @@ def test_each_line_is_heard_in_order_where_its_place_says(make_server, speech_cl
     assert done["text"] == "\n".join(f"{name}: {text}" for name, text in LINES)
     # One generation, in the history with its lines.
     assert history["total"] == 1 and history["generations"][0]["id"] == done["id"]
+    assert by_voice == {"Ann": [done["id"]], "Ben": [speech["id"], done["id"]]}
     assert history["generations"][0]["lines"] == lines
     assert [item["history_item_id"] for item in found] == [done["id"]] and missed == []
 
