@@ -17,7 +17,7 @@ from .config import AsrChoice, Settings
 from .context import AppContext
 from .database import make_engine, make_sessionmaker, migrate
 from .design import previews
-from .generations import speech
+from .generations import dialogue_speech, speech
 from .generations.runner import Runner
 from .heap import freeze_long_lived
 from .models import GenerationKind
@@ -87,6 +87,7 @@ def build_runner(ctx: AppContext, threads: int | None = None) -> Runner:
     """A runner for every kind of generation, with its housekeeping registered."""
     runner = Runner(ctx, worker_threads(ctx, threads))
     runner.handle(GenerationKind.SPEECH, speech.speak)
+    runner.handle(GenerationKind.DIALOGUE, dialogue_speech.speak_dialogue)
     previews.register(runner)
     if (text_normalization.applies(ctx.settings.text_normalization, ctx.engine.info.capabilities.needs_normalized_text)
             and text_normalization.available()):

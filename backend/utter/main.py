@@ -11,7 +11,7 @@ from . import __version__
 from .adapters.asr import Transcriber
 from .adapters.storage import Storage
 from .adapters.tts.base import SpeechEngine
-from .api import design, engine_setup, files, generations, health, pronunciation, voices
+from .api import design, dialogue, engine_setup, files, generations, health, pronunciation, voices
 from .bootstrap import build_context, build_runner, cloning_setup, worker_threads
 from .compat import elevenlabs, elevenlabs_pronunciation, elevenlabs_timestamps, openai
 from .config import Settings
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, engine: SpeechEngine | None 
     app.add_middleware(AccessGate, rate_limit_per_minute=settings.rate_limit_per_minute)
     app.add_middleware(RequestGuard, settings=settings)  # outermost: refuses before any body is read
     install_error_handlers(app)
-    for router in (voices.router, generations.router, design.router, pronunciation.router, health.router,
+    for router in (voices.router, generations.router, dialogue.router, design.router, pronunciation.router, health.router,
                    engine_setup.router, files.router, access.router, openai.router, elevenlabs.router,
                    elevenlabs_pronunciation.router, elevenlabs_timestamps.router, pages.router):
         app.include_router(router)

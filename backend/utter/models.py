@@ -67,6 +67,7 @@ class GenerationStatus(StrEnum):
 class GenerationKind(StrEnum):
     SPEECH = "speech"  # text spoken in a voice of the library: the history
     DESIGN = "design"  # a preview of a voice designed from a description (not in the history)
+    DIALOGUE = "dialogue"  # a script of lines, each in its voice, spoken as one piece: the history too
 
 
 class Voice(Base):

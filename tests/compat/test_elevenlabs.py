@@ -178,3 +178,62 @@ def test_access_key(make_server):
     assert refused.value.status_code == 401 and "xi-api-key" in refused.value.body["detail"]["message"]
     assert refused.value.body["detail"]["status"] == "invalid_api_key"
     assert sdk(server, key="s3cret").voices.get_all().voices == []
+
+
+DIALOGUE = [("Ann", "The red fox jumped over the garden fence."),
+            ("Ben", "My brother bought a new car yesterday.")]
+
+
+def test_text_to_dialogue_speaks_each_line_in_order(make_server, speech_clips, transcriber):
+    """The SDK's dialogue call, its voices named by id and by name; an ordinary dialogue in both histories."""
+    import re
+
+    from utter.audio import codec as audio_codec
+
+    server = make_server(asr="off")
+    client = sdk(server)
+    with server.client() as http:
+        ann = upload_voice(http, speech_clips["wav"], name="Ann")["id"]
+        upload_voice(http, speech_clips["wav"], name="Ben")
+    inputs = [{"voice_id": ann, "text": DIALOGUE[0][1]}, {"voice_id": "Ben", "text": DIALOGUE[1][1]}]
+    with client.text_to_dialogue.with_raw_response.convert(inputs=inputs, model_id="eleven_v3",
+                                                           settings={"stability": 0.5},
+                                                           output_format="wav_22050") as response:
+        wav = b"".join(response.data)
+        generation_id = response.headers["history-item-id"]
+    audio = probe(wav)
+    assert (audio["container"], audio["rate"]) == ("wav", 22050)
+    heard = transcriber.transcribe(audio_codec.decode(wav, target_rate=22050).samples, 22050, "en").text
+    assert re.findall(r"[a-z']+", heard.lower()) == re.findall(r"[a-z']+", " ".join(t for _, t in DIALOGUE).lower())
+    with server.client() as http:
+        generation = http.get(f"/api/generations/{generation_id}").json()
+    assert generation["kind"] == "dialogue" and [line["voice_name"] for line in generation["lines"]] == ["Ann", "Ben"]
+    assert audio["seconds"] == pytest.approx(generation["duration_seconds"], abs=0.15)
+    assert [item.history_item_id for item in client.history.list().history] == [generation_id]
+
+
+def test_text_to_dialogue_streams_and_refuses_bad_scripts(make_server, speech_clips):
+    server = make_server(asr="off")
+    client = sdk(server)
+    with server.client() as http:
+        ann = upload_voice(http, speech_clips["wav"], name="Ann")["id"]
+    lines = [{"voice_id": ann, "text": f"Line number {n} of the conversation is said now."} for n in range(1, 6)]
+    chunks = [chunk for chunk in client.text_to_dialogue.stream(inputs=lines, output_format="mp3_44100_128") if chunk]
+    assert len(chunks) > 1
+    audio = probe(b"".join(chunks))
+    assert audio["codec"].startswith("mp3") and 8 < audio["seconds"] < 40
+
+    def refused(inputs) -> ApiError:
+        with pytest.raises(ApiError) as raised:
+            b"".join(client.text_to_dialogue.convert(inputs=inputs))
+        return raised.value
+
+    empty = refused([])
+    assert (empty.status_code, empty.body["detail"]["status"]) == (400, "script_empty")
+    unknown = refused([{"voice_id": ann, "text": "Hello."}, {"voice_id": "Nobody", "text": "Hi."}])
+    assert (unknown.status_code, unknown.body["detail"]["status"]) == (404, "voice_not_found")
+    assert unknown.body["detail"]["message"].startswith("Line 2: No voice 'Nobody'")
+    blank = refused([{"voice_id": ann, "text": " "}])
+    assert (blank.status_code, blank.body["detail"]["status"]) == (400, "text_empty")
+    with server.client() as http:
+        assert http.get("/api/generations").json()["total"] == 1  # the streamed one only

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from utter.adapters.storage import generated_key, preview_key, segment_key
+from utter.adapters.storage import generated_key, line_key, preview_key, segment_key
 from utter.generations import repository
 from utter.generations import task as task_module
 from utter.generations.task import Task, TaskFailed, TaskLost
-from utter.models import GenerationStatus
+from utter.models import GenerationKind, GenerationStatus
 
 from .task_support import (  # noqa: F401 - fixtures
     add_generation,
@@ -266,6 +266,19 @@ def test_abandoning_a_task_that_is_still_ours_discards_its_files(ctx):
     keys = store_everything(ctx, task.id)
     task.abandon()
     assert not any(ctx.storage.exists(key) for key in keys)
+
+
+def test_a_lost_dialogue_discards_each_lines_audio_and_only_its_own(ctx):
+    task = claimed(ctx, kind=GenerationKind.DIALOGUE)
+    keys = store_everything(ctx, task.id) + [line_key(str(task.id), line) for line in range(3)]
+    for key in keys[-3:]:
+        ctx.storage.put_bytes(key, b"audio", "audio/wav")
+    other = line_key("someone-else", 0)
+    ctx.storage.put_bytes(other, b"audio", "audio/wav")
+    cancel(ctx, task.id)
+    task.abandon()
+    assert not any(ctx.storage.exists(key) for key in keys)
+    assert ctx.storage.exists(other)
 
 
 @pytest.mark.parametrize(("lease", "interval"), [(1, 0.5), (3, 1.0), (30, 10.0)])

@@ -116,7 +116,7 @@ def generation_srt(generation_id: str, session: SessionDep,
                    download: Annotated[bool, Query(description="Save as a file")] = False) -> Response:
     """Subtitles as SubRip: two lines of at most 42 characters, at most 7 s a cue, split at sentences and pauses."""
     generation = service.timed(session, generation_id)
-    return _subtitles(generation, subtitles.srt(subtitles.cues(generation.timings["words"])),
+    return _subtitles(generation, subtitles.srt(_cues(generation)),
                       "application/x-subrip; charset=utf-8", "srt", download)
 
 
@@ -126,8 +126,13 @@ def generation_vtt(generation_id: str, session: SessionDep,
                    download: Annotated[bool, Query(description="Save as a file")] = False) -> Response:
     """Subtitles as WebVTT (for a <track> element), cut as the SubRip ones are."""
     generation = service.timed(session, generation_id)
-    return _subtitles(generation, subtitles.vtt(subtitles.cues(generation.timings["words"])),
+    return _subtitles(generation, subtitles.vtt(_cues(generation)),
                       "text/vtt; charset=utf-8", "vtt", download)
+
+
+def _cues(generation: Generation) -> list[subtitles.Cue]:
+    speakers = [line["voice_name"] for line in generation.lines] if generation.lines else None
+    return subtitles.cues(generation.timings["words"], speakers)
 
 
 def _subtitles(generation: Generation, body: str, media_type: str, extension: str, download: bool) -> Response:

@@ -20,6 +20,7 @@ from ..api.deps import ContextDep, SessionDep
 from ..context import AppContext
 from ..database import session_scope
 from ..errors import UtterError
+from ..generations import dialogue
 from ..generations import service as generations
 from ..models import Generation, GenerationStatus, Voice
 from ..languages import LANGUAGE_NAMES
@@ -61,6 +62,24 @@ class TextToSpeechRequest(BaseModel):
     seed: int | None = None
 
 
+class DialogueInput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    text: str | None = None
+    voice_id: str | None = None  # a Utter voice's id, or its name
+
+
+class TextToDialogueRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    inputs: list[DialogueInput]
+    model_id: str | None = None
+    language_code: str | None = None
+    settings: dict[str, Any] | None = None  # stability and the like: no Utter engine takes them
+    pronunciation_dictionary_locators: list[DictionaryLocator] | None = None  # for every line, then each line's voice's
+    seed: int | None = None
+
+
 def _format(name: str | None) -> OutputFormat:
     fmt = elevenlabs_format(name or ELEVENLABS_DEFAULT)
     if fmt is None:
@@ -78,6 +97,12 @@ async def _speak(voice_id: str, request: TextToSpeechRequest, output_format: str
     generation = await run_in_threadpool(speech.submit_speech, ctx, voice_id, request.text,
                                          language=request.language_code, speed=check_speed(speed), text_field="text",
                                          dictionaries=dictionaries)
+    return await _audio(generation, fmt, ctx, http, whole=whole)
+
+
+async def _audio(generation: Generation, fmt: OutputFormat, ctx: AppContext, http: Request, *,
+                 whole: bool) -> Response:
+    """A queued generation's audio in `fmt`: streamed as it is made, or whole (a WAV with its real sizes)."""
     headers = speech.speech_headers(ctx, generation) | {"history-item-id": str(generation.id),
                                                         "request-id": str(generation.id)}
     body = await speech.audio_stream(ctx, generation, fmt, http.is_disconnected)
@@ -100,6 +125,32 @@ async def text_to_speech_stream(voice_id: str, request: TextToSpeechRequest, ctx
                                 output_format: Annotated[str | None, Query()] = None) -> Response:
     """The same, streamed chunk by chunk as the text is spoken."""
     return await _speak(voice_id, request, output_format, ctx, http, whole=False)
+
+
+async def _dialogue(request: TextToDialogueRequest, output_format: str | None, ctx: AppContext, http: Request, *,
+                    whole: bool) -> Response:
+    fmt = _format(output_format)
+    script = [dialogue.Line(line.voice_id, line.text) for line in request.inputs]
+    dictionaries = [Locator(d.pronunciation_dictionary_id, d.version_id)
+                    for d in request.pronunciation_dictionary_locators or ()]
+    generation = await run_in_threadpool(speech.submit_dialogue, ctx, script, language=request.language_code,
+                                         dictionaries=dictionaries)
+    return await _audio(generation, fmt, ctx, http, whole=whole)
+
+
+@router.post("/v1/text-to-dialogue", response_class=Response)
+async def text_to_dialogue(request: TextToDialogueRequest, ctx: ContextDep, http: Request,
+                           output_format: Annotated[str | None, Query()] = None) -> Response:
+    """Speak a script (`inputs`: lines of `{text, voice_id}`, a voice by id or name) as one piece of audio,
+    each line in its voice; an ordinary dialogue in Utter's history."""
+    return await _dialogue(request, output_format, ctx, http, whole=True)
+
+
+@router.post("/v1/text-to-dialogue/stream", response_class=StreamingResponse)
+async def text_to_dialogue_stream(request: TextToDialogueRequest, ctx: ContextDep, http: Request,
+                                  output_format: Annotated[str | None, Query()] = None) -> Response:
+    """The same, streamed line by line as the lines are spoken."""
+    return await _dialogue(request, output_format, ctx, http, whole=False)
 
 
 def _absolute(request: Request, ctx: AppContext, url: str) -> str:

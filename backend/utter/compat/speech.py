@@ -19,7 +19,7 @@ from ..audio.transcode import OutputFormat, transcode_stream
 from ..context import AppContext
 from ..database import session_scope
 from ..errors import UtterError
-from ..generations import repository
+from ..generations import dialogue, repository
 from ..generations.service import enqueue
 from ..generations.streaming import generation_mp3
 from ..models import Generation, GenerationStatus, Voice
@@ -57,6 +57,23 @@ def submit_speech(ctx: AppContext, voice_reference: str, text: str, *, language:
         voice = find_voice(session, voice_reference)
         text = clean_text(text, ctx.settings.max_text_chars, text_field)
         generation = enqueue(session, ctx, voice, text, language_for(ctx, language), speed, dictionaries)
+        session.expunge(generation)
+        return generation
+
+
+def submit_dialogue(ctx: AppContext, script: Sequence[dialogue.Line], *, language: str | None,
+                    dictionaries: Sequence[Locator] = ()) -> Generation:
+    """Queue a dialogue whose lines name their voices by id or name, held to the limits of POST /api/dialogue."""
+
+    def find(session: Session, reference: str, field: str) -> Voice:
+        try:
+            return find_voice(session, reference)
+        except UtterError as exc:
+            raise UtterError(exc.status, exc.code, exc.message, field=field) from None
+
+    with session_scope(ctx.sessions) as session:
+        generation = dialogue.submit(session, ctx, script, language=language_for(ctx, language), speed=None,
+                                     dictionaries=dictionaries, find=find)
         session.expunge(generation)
         return generation
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, or_, select, text, update
+from sqlalchemy import Text, and_, cast, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from ..models import Generation, GenerationKind, GenerationStatus, utcnow
@@ -39,14 +39,18 @@ def snapshot(session: Session, generation_id: uuid.UUID) -> Generation | None:
 
 def history(session: Session, *, limit: int, offset: int = 0, voice_id: uuid.UUID | None = None,
             after: Generation | None = None, search: str | None = None) -> tuple[list[Generation], int]:
-    """Speech generations, newest first, and how many there are in all.
+    """Speech generations and dialogues, newest first, and how many there are in all.
 
     Design previews run through the same queue but are not speech in a voice: /design shows them.
     `after` continues a cursor page (the row the previous page ended with); `search` matches the text.
     """
-    where = [Generation.kind == GenerationKind.SPEECH]
+    where = [Generation.kind.in_((GenerationKind.SPEECH, GenerationKind.DIALOGUE))]
     if voice_id is not None:
-        where.append(Generation.voice_id == voice_id)
+        # A dialogue has no one voice: it is listed under each voice one of its lines speaks in (its lines
+        # are stored as JSON text, written the same way on both databases).
+        speaks = cast(Generation.lines, Text).contains(f'"voice_id": "{voice_id}"', autoescape=True)
+        where.append(or_(Generation.voice_id == voice_id,
+                         and_(Generation.kind == GenerationKind.DIALOGUE, speaks)))
     if search:
         pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append(func.lower(Generation.text).like(pattern, escape="\\"))

@@ -54,6 +54,10 @@ class Outcome:
     engine: str | None = None
     # When each word of the text is spoken, or why that is unknown (generations/timings.py); speech only.
     timings: dict | None = None
+    # A dialogue's lines with their place in the audio, and what to store with the MP3 (each line's audio:
+    # key, file, content type). Stored before the MP3, so a done generation has all of them.
+    lines: list[dict] | None = None
+    files: tuple[tuple[str, Path, str], ...] = ()
 
 
 Handler = Callable[[Task, Path], Outcome]
@@ -239,11 +243,14 @@ class Runner:
             try:
                 outcome = handler(task, Path(workdir))
                 task.check()
+                for key, path, content_type in outcome.files:
+                    ctx.storage.put_file(key, path, content_type)
                 ctx.storage.put_file(task.output_key, outcome.mp3, "audio/mpeg")
                 engine_name = outcome.engine or engine_name
+                extra = {"lines": outcome.lines} if outcome.lines is not None else {}
                 task.finish(output_key=task.output_key, duration_seconds=outcome.duration, engine=engine_name,
                             voice_cloned=outcome.voice_cloned, checks=outcome.checks, timings=outcome.timings,
-                            synthesis_seconds=time.perf_counter() - started)
+                            synthesis_seconds=time.perf_counter() - started, **extra)
                 log.info("generation.done id=%s seconds=%.2f engine=%s", task.id, outcome.duration, engine_name)
             except TaskLost:
                 task.abandon()

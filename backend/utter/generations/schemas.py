@@ -16,6 +16,37 @@ class GenerateRequest(BaseModel):
                                           "text, applied before the voice's own")
 
 
+class DialogueLineIn(BaseModel):
+    voice_id: str | None = Field(None, description="The id of a voice in the library")
+    text: str | None = Field(None, description="What this voice says (break tags allowed)")
+
+
+class DialogueRequest(BaseModel):
+    inputs: list[DialogueLineIn] = Field(description="The script: lines in order, each with its voice")
+    language: str | None = Field(None, description="ISO 639-1 code, or 'auto' (default)")
+    speed: float | None = Field(None, description="Speaking rate from 0.25 to 4; 1 (default) is normal")
+    pronunciation_dictionary_ids: list[str] = Field(
+        default_factory=list, description="Up to 3 pronunciation dictionaries for every line, applied before "
+                                          "each line's voice's own")
+
+
+class RespeakRequest(BaseModel):
+    text: str | None = Field(None, description="New words for the line; its old words when left out")
+    voice_id: str | None = Field(None, description="Another voice for the line; its old voice when left out")
+
+
+class DialogueLinePublic(BaseModel):
+    voice_id: uuid.UUID | None
+    voice_name: str
+    text: str
+    spoken_text: str | None = Field(None, description="The line as the engine was given it, when pronunciation "
+                                                      "rules changed it")
+    start: float | None = Field(None, description="Seconds into the audio where the line begins (once done)")
+    end: float | None = Field(None, description="Seconds into the audio where the line ends (once done)")
+    reused: bool = Field(False, description="True when this take reused the line's audio from an earlier take "
+                                            "instead of speaking it again")
+
+
 class GenerationError(BaseModel):
     code: str
     message: str
@@ -23,6 +54,7 @@ class GenerationError(BaseModel):
 
 class GenerationPublic(BaseModel):
     id: uuid.UUID
+    kind: str = Field("speech", description="speech (one text in one voice) or dialogue (lines in their voices)")
     status: str = Field(description="queued, running, done, failed or cancelled")
     progress: float = Field(description="0 to 1")
     chunks_done: int = Field(0, description="Chunks of the text spoken so far")
@@ -45,6 +77,10 @@ class GenerationPublic(BaseModel):
     notice: str | None = Field(None, description="Something the person should know about this result")
     checks: GenerationChecks | None = Field(None, description="Each part heard back by a speech recogniser and "
                                             "retaken when it went wrong; null when this engine's output is not checked")
+    lines: list[DialogueLinePublic] | None = Field(None, description="A dialogue's lines, each with its voice "
+                                                   "and its place in the audio; null for speech")
+    respoken_from: uuid.UUID | None = Field(None, description="The dialogue this take was made from by speaking "
+                                            "one line again")
     error: GenerationError | None = None
     timings_url: str | None = Field(None, description="When each word is spoken (JSON), once done and aligned; "
                                     "subtitles beside it (`subtitles.srt`, `subtitles.vtt`)")

@@ -8,14 +8,15 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from ..adapters.storage import preview_key
+from ..adapters.storage import line_prefix, preview_key
 from ..context import AppContext
 from ..errors import UtterError, not_found
 from ..models import Generation, GenerationKind, GenerationStatus, Voice
 from ..pronunciation import service as pronunciation
 from ..validation import check_speed, clean_language, clean_text, parse_id
 from . import repository
-from .schemas import GenerateRequest, GenerationChecks, GenerationError, GenerationPublic, TimingsPublic
+from .schemas import (DialogueLinePublic, GenerateRequest, GenerationChecks, GenerationError, GenerationPublic,
+                      TimingsPublic)
 
 
 def submit(session: Session, ctx: AppContext, request: GenerateRequest) -> Generation:
@@ -85,6 +86,8 @@ def delete(session: Session, ctx: AppContext, generation_id: str) -> None:
     if generation.kind == GenerationKind.DESIGN:
         keys.append(preview_key(str(generation.id)))
     repository.delete_rows(session, [generation.id])
+    if generation.kind == GenerationKind.DIALOGUE:  # each line's audio (a running one's too: it discards its own)
+        keys += ctx.storage.list_keys(line_prefix(str(generation.id)))
     # A worker still running it notices the row is gone and discards its own output.
     for key in keys:
         ctx.storage.delete(key)
@@ -111,8 +114,14 @@ def to_public(generation: Generation, ctx: AppContext) -> GenerationPublic:
     queue_seconds = None
     if generation.started_at:
         queue_seconds = round((generation.started_at - generation.created_at).total_seconds(), 3)
+    lines = None
+    if generation.kind == GenerationKind.DIALOGUE and generation.lines is not None:
+        lines = [DialogueLinePublic(**line) for line in generation.lines]
     return GenerationPublic(
         id=generation.id,
+        kind=generation.kind,
+        lines=lines,
+        respoken_from=_respoken_from(generation),
         status=generation.status,
         progress=round(generation.progress, 3),
         chunks_done=generation.chunks_done or 0,
@@ -174,6 +183,15 @@ def timings_public(generation: Generation) -> TimingsPublic:
     return TimingsPublic(generation_id=generation.id, text=generation.text,
                          duration_seconds=generation.duration_seconds, language=record["language"],
                          aligner=record["aligner"], words=record["words"])
+
+
+def _respoken_from(generation: Generation) -> str | None:
+    """The take a re-spoken dialogue reused its other lines from (dialogue.respeak)."""
+    for line in generation.lines or ():
+        source = line.get("respoken_from") or (line.get("reuse") or {}).get("generation_id")
+        if source:
+            return source
+    return None
 
 
 _PROBLEMS = {"ran_on": "ran on past the text", "cut_short": "was cut short", "wrong_words": "said other words"}

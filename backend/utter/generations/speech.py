@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from ..adapters.tts.base import EngineError, Piece, SpeechEngine, SpeechRequest, VoiceReference
 from ..audio import codec, text_normalization
-from ..audio.text import SpeechPlan, plan_speech
+from ..audio.text import plan_speech
 from ..models import Voice
 from . import heard_back, timings
 from .chunked_output import ChunkedOutput, split_speed
@@ -36,13 +37,13 @@ def speak(task: Task, workdir: Path) -> Outcome:
     # The text with its pronunciation rules applied, as checked when it was queued.
     plan = plan_speech(generation.spoken_text or generation.text, caps.max_chars_per_call, FIRST_CHUNK_CHARS)
     engine_speed, stretch = split_speed(generation.speed or 1.0, caps)
-    reference = _reference(task, voice, workdir) if caps.can_clone else None
+    reference = voice_reference(task, voice, workdir) if caps.can_clone else None
     # The stored text stays as typed; the engine may be given it in words ("$45" -> "forty five dollars").
     words = text_normalization.for_generation(ctx.settings.text_normalization, caps.needs_normalized_text,
                                               generation.language)
     said = text_normalization.SpokenChunks(plan.chunks, words) if words else plan.chunks
     request = SpeechRequest(chunks=said, language=generation.language, voice=reference, speed=engine_speed)
-    checks, checks_record = _heard_back(task, engine, request, workdir)
+    checks, checks_record = hearing_back(task, engine, request.language, lambda part: request.chunks[part], workdir)
     mp3 = workdir / "speech.mp3"
     task.progress(0, len(plan.chunks))
     output = ChunkedOutput(ctx.storage, str(generation.id), mp3, chunks=len(plan.chunks), stretch=stretch,
@@ -59,10 +60,13 @@ def speak(task: Task, workdir: Path) -> Outcome:
         if checks:
             # Listeners get every part as first spoken; what is stored gets the retakes.
             output.seal_stream()
-            rebuilt = checks.retake(lambda part: _speak_again(engine, request, part, task), task.check)
+            rebuilt = checks.retake(lambda part: speak_again(engine, request, part, task), task.check)
             if rebuilt:
                 mp3 = workdir / "speech-retaken.mp3"
-                duration, timeline = _rebuild(task, checks, plan, stretch, mp3)
+                kept = (checks.kept_audio(part) for part in range(len(plan.chunks)))
+                rebuilt_output = rebuild(task, kept, len(plan.chunks), checks.sample_rate, plan.pauses, plan.lead,
+                                         stretch, mp3)
+                duration, timeline = rebuilt_output.duration, rebuilt_output.timeline
             checks_record = {**checks.record(), "rebuilt": rebuilt}
         if reference is not None:
             try:
@@ -82,20 +86,8 @@ def speak(task: Task, workdir: Path) -> Outcome:
             checks.close()
     task.check()
     return Outcome(mp3, duration, voice_cloned=caps.can_clone, engine=engine.info.name, checks=checks_record,
-                   timings=_timings(task, mp3, said, timeline))
-
-
-def _timings(task: Task, mp3: Path, chunks, timeline: list[tuple[float, float]]) -> dict:
-    """When each typed word is spoken in the stored audio (generations/timings.py), or why that is unknown."""
-    generation = task.generation
-    aligner, why_not = timings.aligner_for(generation.language, task.ctx.recogniser, task.ctx.multilingual_recogniser)
-    if aligner is None:
-        return why_not
-    try:
-        return timings.make(aligner, mp3, generation.text, chunks, timeline)
-    except Exception as exc:  # noqa: BLE001 - the speech is fine; only its timings are missing
-        log.exception("timings.failed id=%s", task.id)
-        return timings.unavailable("timings_failed", f"Word timings could not be made ({type(exc).__name__}).")
+                   timings=timings.for_generation(task.ctx, generation, mp3, [timings.Passage(generation.text, said,
+                                                                                                timeline)]))
 
 
 # Likeness is scored on at most this much of the result (the speaker encoder's cost grows with it;
@@ -122,22 +114,28 @@ def _likeness(task: Task, engine: SpeechEngine, voice: VoiceReference, mp3: Path
     return {"whole": round(score, 3), "reference_half": round(yardstick, 3), "parts": parts}
 
 
-def _heard_back(task: Task, engine: SpeechEngine, request: SpeechRequest,
-                workdir: Path) -> tuple[heard_back.HeardBack | None, dict | None]:
-    """The checks this generation gets, or None and a record of why it is not checked."""
+def _wants_heard_back(task: Task, engine: SpeechEngine) -> bool:
+    """Whether UTTER_HEARD_BACK asks for this engine's speech to be heard back."""
     choice = task.ctx.settings.heard_back
-    if choice == "off" or (choice == "auto" and not engine.info.capabilities.needs_heard_back):
+    return choice == "on" or (choice == "auto" and engine.info.capabilities.needs_heard_back)
+
+
+def hearing_back(task: Task, engine: SpeechEngine, language: str, texts: Callable[[int], str],
+                 workdir: Path) -> tuple[heard_back.HeardBack | None, dict | None]:
+    """The checks this generation gets (`texts(part)`: what part `part` should say), or None and a record
+    of why it is not checked."""
+    if not _wants_heard_back(task, engine):
         return None, None
-    transcriber, why_not = heard_back.recogniser_for(request.language, task.ctx.recogniser,
+    transcriber, why_not = heard_back.recogniser_for(language, task.ctx.recogniser,
                                                      task.ctx.multilingual_recogniser)
     if why_not:
         return None, {"checked": False, "reason": why_not}
     # The engine speaks at the asked speed only when it controls speed; otherwise its audio is stretched later.
     speed = (task.generation.speed or 1.0) if engine.info.capabilities.controls_speed else 1.0
-    judge = heard_back.Judge(transcriber, request.language, speed)
+    judge = heard_back.Judge(transcriber, language, speed)
     folder = workdir / "takes"
     folder.mkdir()
-    return heard_back.HeardBack(judge, folder, lambda part: request.chunks[part]), None
+    return heard_back.HeardBack(judge, folder, texts), None
 
 
 class _Retake:
@@ -152,7 +150,8 @@ class _Retake:
         pass  # a retake interrupted by a restart is simply made again
 
 
-def _speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: Task):
+def speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: Task):
+    """Part `part` of the request spoken once more (a retake), its samples as they come."""
     again = SpeechRequest(chunks=(request.chunks[part],), language=request.language, voice=request.voice,
                           speed=request.speed)
     with closing(engine.speak(again, _Retake(task))) as pieces:
@@ -162,23 +161,23 @@ def _speak_again(engine: SpeechEngine, request: SpeechRequest, part: int, task: 
                 yield piece.samples
 
 
-def _rebuild(task: Task, checks: heard_back.HeardBack, plan: SpeechPlan, stretch: float,
-             mp3: Path) -> tuple[float, list[tuple[float, float]]]:
-    """The MP3 again, from the kept take of every part (levelled, joined and paused as the first pass was):
-    its length and where each part lies in it (a retake is not as long as the take it replaced)."""
-    chunks = len(plan.chunks)
+def rebuild(task: Task, parts: Iterable[np.ndarray], chunks: int, sample_rate: int, pauses: Sequence[float],
+            lead: float, stretch: float, mp3: Path) -> ChunkedOutput:
+    """The MP3 again from the kept take of every part, levelled, joined and paused as the first pass was;
+    not streamed (listeners have heard the first takes). Returns the closed output (its duration, timeline)."""
     output = ChunkedOutput(task.ctx.storage, str(task.id), mp3, chunks=chunks, stretch=stretch,
                            chunk_done=lambda done, total: None, segments_stored=lambda count: None,
-                           pauses=plan.pauses, lead_pause=plan.lead, stream=False)
+                           pauses=pauses, lead_pause=lead, stream=False)
     with output:
-        for part in range(chunks):
+        for part, samples in enumerate(parts):
             task.check()
-            output.add(Piece(part, checks.kept_audio(part).astype(np.float32), checks.sample_rate, end=True))
-    return output.duration, output.timeline
+            output.add(Piece(part, samples.astype(np.float32), sample_rate, end=True))
+    return output
 
 
-def _reference(task: Task, voice: Voice, workdir: Path) -> VoiceReference:
-    path = workdir / "reference.wav"
+def voice_reference(task: Task, voice: Voice, workdir: Path) -> VoiceReference:
+    """The voice's reference recording, fetched into `workdir` (one file per voice: a dialogue has several)."""
+    path = workdir / f"reference-{voice.id}.wav"
     task.ctx.storage.download(voice.reference_key, path)
     return VoiceReference(voice_id=str(voice.id), audio_path=path, transcript=voice.reference_transcript,
                           version=f"r{voice.revision}")

@@ -2,7 +2,8 @@
 
 Cues as subtitle editors and broadcasters' guidelines expect: at most two lines of at most 42
 characters, on screen at most 7 seconds; a cue ends at the end of a sentence and at a pause in the
-speech, and a line never breaks inside a word. Every word is in exactly one cue, in order.
+speech, and a line never breaks inside a word. Every word is in exactly one cue, in order. In a
+dialogue a cue never holds two lines of the script, and WebVTT names the speaker (`<v Name>`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ class Cue:
     start: float
     end: float
     lines: tuple[str, ...]
+    speaker: str | None = None  # who says it, in a dialogue
 
 
-def cues(words: list[dict]) -> list[Cue]:
-    """Cues for timed words ({"text", "start", "end"}, in order)."""
+def cues(words: list[dict], speakers: list[str] | None = None) -> list[Cue]:
+    """Cues for timed words ({"text", "start", "end"}, and "line" in a dialogue, in order); `speakers` names
+    the speaker of each line of a dialogue."""
     groups: list[list[dict]] = []
     current: list[dict] = []
     for index, word in enumerate(words):
@@ -38,7 +41,8 @@ def cues(words: list[dict]) -> list[Cue]:
         following = words[index + 1] if index + 1 < len(words) else None
         if following is None:
             break
-        if _ends_sentence(word["text"]) or following["start"] - word["end"] >= PAUSE_SECONDS:
+        if (_ends_sentence(word["text"]) or following["start"] - word["end"] >= PAUSE_SECONDS
+                or following.get("line") != word.get("line")):
             groups.append(current)
             current = []
     if current:
@@ -48,7 +52,9 @@ def cues(words: list[dict]) -> list[Cue]:
         start, end = group[0]["start"], group[-1]["end"]
         limit = groups[index + 1][0]["start"] if index + 1 < len(groups) else end + MIN_CUE_SECONDS
         end = max(end, min(start + MIN_CUE_SECONDS, limit))
-        made.append(Cue(start, max(end, start + 0.001), _lines([w["text"] for w in group])))
+        line = group[0].get("line")
+        speaker = speakers[line] if speakers is not None and line is not None and line < len(speakers) else None
+        made.append(Cue(start, max(end, start + 0.001), _lines([w["text"] for w in group]), speaker))
     return made
 
 
@@ -97,6 +103,8 @@ def vtt(made: list[Cue]) -> str:
     blocks = ["WEBVTT"]
     for cue in made:
         text = "\n".join(_escape(line) for line in cue.lines)
+        if cue.speaker:
+            text = f"<v {_escape(cue.speaker)}>{text}</v>"
         blocks.append(f"{_stamp(cue.start, '.')} --> {_stamp(cue.end, '.')}\n{text}")
     return "\n\n".join(blocks) + "\n"
 

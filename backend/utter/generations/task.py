@@ -14,9 +14,9 @@ import threading
 import time
 import uuid
 
-from ..adapters.storage import generated_key, preview_key
+from ..adapters.storage import generated_key, line_prefix, preview_key
 from ..context import AppContext
-from ..models import Generation, GenerationStatus
+from ..models import Generation, GenerationKind, GenerationStatus
 from . import repository, streaming
 from .prompt_cache import StoragePromptCache
 
@@ -126,6 +126,9 @@ class Task:
         storage = self.ctx.storage
         storage.delete(self.output_key)
         storage.delete(preview_key(str(self.id)))
+        if self.generation.kind == GenerationKind.DIALOGUE:
+            for key in storage.list_keys(line_prefix(str(self.id))):
+                storage.delete(key)
         streaming.drop_segments(storage, self.id)
 
     # -- the lease -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -147,23 +148,54 @@ def aligner_for(language: str, recogniser: Transcriber | None,
                              "multilingual one.")
 
 
-def make(aligner: Aligner, mp3: Path, text: str, chunks, timeline: list[tuple[float, float]]) -> dict:
-    """The timings record for `text` (as typed) spoken as `chunks` (as the engine got them) at `timeline`."""
+@dataclass(frozen=True)
+class Passage:
+    """Typed text spoken as `spoken` (what the engine was given, part by part) at `windows` (each part's
+    seconds in the audio): a generation's whole text, or one line of a dialogue. Its words are placed
+    at `offset` in the generation's text; a dialogue's words also carry their `line`."""
+
+    text: str
+    spoken: Sequence[str]
+    windows: Sequence[tuple[float, float]]
+    offset: int = 0
+    line: int | None = None
+
+
+def make(aligner: Aligner, mp3: Path, passages: Sequence[Passage]) -> dict:
+    """The timings record of the passages spoken in `mp3`: their typed words, in order, with offsets
+    in the generation's text."""
     started = time.perf_counter()
     samples = codec.decode(mp3, target_rate=SAMPLE_RATE).samples
-    words, aligned = align_text(aligner, samples, text, chunks, timeline)
+    words, said = [], []
+    for passage in passages:
+        typed, aligned = align_text(aligner, samples, passage.text, passage.spoken, list(passage.windows))
+        extra = {} if passage.line is None else {"line": passage.line}
+        words += [{**word, "offset": word["offset"] + passage.offset, **extra} for word in typed]
+        said += [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3), **extra} for w in aligned]
     seconds = time.perf_counter() - started
     log.info("timings.done words=%d seconds=%.2f", len(words), seconds)
-    said = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in aligned]
     return {"version": VERSION, "aligner": aligner.name, "language": aligner.language,
             "seconds": round(seconds, 3), "words": words, "spoken": said, "error": None}
+
+
+def for_generation(ctx, generation, mp3: Path, passages: Sequence[Passage]) -> dict:
+    """The timings record of a finished generation's `mp3`, or why there is none: timings are best effort,
+    so a failure here is recorded, never raised (the speech is fine; only its timings are missing)."""
+    aligner, why_not = aligner_for(generation.language, ctx.recogniser, ctx.multilingual_recogniser)
+    if aligner is None:
+        return why_not
+    try:
+        return make(aligner, mp3, passages)
+    except Exception as exc:  # noqa: BLE001
+        log.exception("timings.failed id=%s", generation.id)
+        return unavailable("timings_failed", f"Word timings could not be made ({type(exc).__name__}).")
 
 
 def align_text(aligner: Aligner, samples, text: str, spoken,
                windows: list[tuple[float, float]]) -> tuple[list[dict], list]:
     """The typed words of `text`, timed in `samples` (16 kHz mono), where `spoken[i]` (what the engine was given
-    for that part) lies at `windows[i]` seconds: a generation's chunks, or one dialogue line's. Returns the
-    typed words (dicts as stored) and the aligned spoken words (TimedWord)."""
+    for that part) lies at `windows[i]` seconds. Returns the typed words (dicts as stored, offsets in `text`)
+    and the aligned spoken words (TimedWord)."""
     if aligner.language == "auto" and aligner.transcriber.multilingual:
         aligner.language = aligner.transcriber.load().detect_language(samples[: 30 * SAMPLE_RATE])[0]
     spans = [Span(spoken_words(spoken[i]), start, end) for i, (start, end) in enumerate(windows)]

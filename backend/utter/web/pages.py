@@ -32,6 +32,7 @@ NAV = (
     ("home", "/", "Home"),
     ("clone", "/clone", "Clone"),
     ("generate", "/generate", "Generate"),
+    ("dialogue", "/dialogue", "Dialogue"),
     ("voices", "/voices", "Voices"),
     ("history", "/history", "History"),
     ("pronunciation", "/pronunciation", "Pronunciation"),
@@ -91,6 +92,11 @@ def clone(request: Request) -> HTMLResponse:
 @router.get("/generate", response_class=HTMLResponse)
 def generate(request: Request) -> HTMLResponse:
     return render_page(request, "generate.html", "generate", "Generate speech")
+
+
+@router.get("/dialogue", response_class=HTMLResponse)
+def dialogue(request: Request) -> HTMLResponse:
+    return render_page(request, "dialogue.html", "dialogue", "Dialogue")
 
 
 @router.get("/voices", response_class=HTMLResponse)

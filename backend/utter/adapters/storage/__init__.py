@@ -9,6 +9,8 @@ from .base import (
     Storage,
     StorageError,
     generated_key,
+    line_key,
+    line_prefix,
     preview_key,
     prompt_key,
     prompt_prefix,
@@ -18,6 +20,7 @@ from .base import (
 )
 
 __all__ = ["STREAMS_PREFIX", "ObjectMissing", "Storage", "StorageError", "build_storage", "generated_key",
+           "line_key", "line_prefix",
            "preview_key", "prompt_key", "prompt_prefix", "reference_key", "segment_key", "segment_prefix"]
 
 

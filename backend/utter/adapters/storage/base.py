@@ -39,6 +39,16 @@ def preview_key(preview_id: str) -> str:
     return f"previews/{preview_id}.wav"
 
 
+def line_prefix(generation_id: str) -> str:
+    """Where a dialogue keeps each line's audio as the engine spoke it, so one line can be spoken again
+    and the rest reused (generations/dialogue.py)."""
+    return f"lines/{generation_id}/"
+
+
+def line_key(generation_id: str, line: int) -> str:
+    return f"{line_prefix(generation_id)}{line:03d}.wav"
+
+
 STREAMS_PREFIX = "streams/"
 
 

@@ -1,6 +1,6 @@
 // /history: past generations, newest first, a page at a time (?page=N).
 import { api, confirmDelete, engineNames, formatDate, formatDuration, showChecks } from "./api.js";
-import { showWords } from "./words.js";
+import { showLines, showWords } from "./words.js";
 
 const params = new URLSearchParams(window.location.search);
 // ?limit= picks another page size (1–100), kept while paging.
@@ -40,7 +40,13 @@ function renderGeneration(generation) {
   item.querySelector(".meta").textContent = meta.join(" · ");
   showChecks(item.querySelector(".checks"), generation.checks);
   item.querySelector(".quote").textContent = generation.text;
-  const label = `“${excerpt(generation.text)}” in ${generation.voice_name}`;
+  if (generation.lines) {
+    item.querySelector(".item-title").textContent = `Dialogue: ${generation.voice_name}`;
+    showLines(item.querySelector(".quote"), generation);
+  }
+  const label = generation.lines
+    ? `dialogue “${excerpt(generation.lines[0].text)}” with ${generation.voice_name}`
+    : `“${excerpt(generation.text)}” in ${generation.voice_name}`;
   if (generation.status === "done") {
     const audio = item.querySelector("audio");
     audio.hidden = false;
@@ -51,6 +57,12 @@ function renderGeneration(generation) {
     download.hidden = false;
     download.href = generation.download_url;
     download.setAttribute("aria-label", `Download ${label}`);
+    if (generation.lines) {
+      const open = item.querySelector(".open-link");
+      open.hidden = false;
+      open.href = `/dialogue?id=${encodeURIComponent(generation.id)}`;
+      open.textContent = "Open in Dialogue";
+    }
   } else if (generation.status === "failed" && generation.error) {
     const error = item.querySelector(".error-text");
     error.hidden = false;
@@ -58,7 +70,8 @@ function renderGeneration(generation) {
   } else if (generation.status === "queued" || generation.status === "running") {
     const open = item.querySelector(".open-link");
     open.hidden = false;
-    open.href = `/generate?task=${encodeURIComponent(generation.id)}`;
+    open.href = generation.lines ? `/dialogue?id=${encodeURIComponent(generation.id)}`
+      : `/generate?task=${encodeURIComponent(generation.id)}`;
     open.textContent = "Follow progress";
   }
   const deleteButton = item.querySelector(".delete-button");

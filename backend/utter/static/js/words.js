@@ -20,9 +20,48 @@ function wordAt(starts, seconds) {
   return found;
 }
 
-// Fills `quote` with the generation's text and ties it to `audio`. Without timings it shows the plain text.
+// A dialogue's script in `quote`: its lines, each with its speaker and, once spoken, its place in the audio.
+// Returns the element holding each line's words.
+export function showLines(quote, generation) {
+  const list = document.createElement("ol");
+  list.className = "dialogue-lines";
+  const holders = generation.lines.map((line) => {
+    const row = document.createElement("li");
+    const speaker = document.createElement("strong");
+    speaker.textContent = `${line.voice_name}: `;
+    const words = document.createElement("span");
+    words.className = "line-words";
+    words.textContent = line.text;
+    row.append(speaker, words);
+    if (line.start != null) {
+      const where = document.createElement("span");
+      where.className = "muted";
+      where.textContent = ` (${line.start.toFixed(1)}–${line.end.toFixed(1)} s)`;
+      row.append(where);
+    }
+    list.append(row);
+    return words;
+  });
+  quote.replaceChildren(list);
+  return holders;
+}
+
+// Where each line's words start in a dialogue's text ("Name: words", a line each), as the server counts.
+function lineOffsets(lines) {
+  let position = 0;
+  return lines.map((line) => {
+    position += line.voice_name.length + 2;
+    const offset = position;
+    position += line.text.length + 1;
+    return offset;
+  });
+}
+
+// Fills `quote` with the generation's text (a dialogue: its lines) and ties it to `audio`. Without timings
+// it shows the plain text.
 export async function showWords(quote, audio, generation) {
-  quote.textContent = generation.text;
+  const holders = generation.lines ? showLines(quote, generation) : null;
+  if (!holders) quote.textContent = generation.text;
   delete quote.dataset.timed;
   if (!generation.timings_url) return;
   let timings;
@@ -31,24 +70,35 @@ export async function showWords(quote, audio, generation) {
   } catch {
     return; // the text stays readable; only the marking is missing
   }
-  const text = generation.text;
-  const fragment = document.createDocumentFragment();
+  // Where the words go: the whole text, or each line of a dialogue (its words' offsets count from the
+  // start of the dialogue's text, so each line's own offset is taken off).
+  const offsets = holders ? lineOffsets(generation.lines) : [0];
+  const places = (holders || [quote]).map((element, line) => ({
+    element, text: holders ? generation.lines[line].text : generation.text, base: offsets[line], words: [],
+  }));
   const spans = [];
-  let position = 0;
   timings.words.forEach((word, index) => {
-    fragment.append(text.slice(position, word.offset).replace(TAG, ""));
     const span = document.createElement("span");
     span.className = "word";
     span.textContent = word.text;
     span.dataset.index = String(index);
     span.dataset.start = String(word.start);
     span.title = "Play from here";
-    fragment.append(span);
-    spans.push(span);
-    position = word.offset + word.length;
+    spans[index] = span;
+    const place = places[holders ? word.line : 0];
+    if (place) place.words.push({ word, span });
   });
-  fragment.append(text.slice(position).replace(TAG, ""));
-  quote.replaceChildren(fragment);
+  for (const place of places) {
+    const fragment = document.createDocumentFragment();
+    let position = 0;
+    for (const { word, span } of place.words) {
+      const offset = word.offset - place.base;
+      fragment.append(place.text.slice(position, offset).replace(TAG, ""), span);
+      position = offset + word.length;
+    }
+    fragment.append(place.text.slice(position).replace(TAG, ""));
+    place.element.replaceChildren(fragment);
+  }
   quote.dataset.timed = "true";
   const starts = timings.words.map((word) => word.start);
   let marked = null;
