@@ -134,6 +134,7 @@ class WordTiming(BaseModel):
     end: float = Field(description="Seconds into the audio where it ends")
     offset: int = Field(description="Where the word starts in the generation's text, in characters")
     length: int = Field(description="How many characters of the text it spans")
+    line: int | None = Field(None, description="In a dialogue, the line of the script it is in (0 is the first)")
 
 
 class TimingsPublic(BaseModel):
