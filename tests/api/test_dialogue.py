@@ -443,3 +443,23 @@ def test_a_dialogue_is_timed_word_by_word_and_its_subtitles_name_the_speakers(ma
     # Every cue is one speaker's, and the cues follow the script's lines in order.
     runs = [name for name, _ in spoken_by]
     assert [name for i, name in enumerate(runs) if i == 0 or runs[i - 1] != name] == ["Ann", "Ben", "Ann"]
+
+
+def test_a_line_spoken_again_keeps_the_dictionaries_the_dialogue_was_asked_with(make_server, speech_clips):
+    server = make_server(asr="off")
+    with server.client() as client:
+        ids = voices(client, speech_clips, "Ann", "Ben")
+        rules = client.post("/api/pronunciation-dictionaries", json={
+            "name": "Names", "rules": [{"string_to_replace": "Nguyen", "alias": "Elizabeth"}]}).json()
+        first = dialogue(client, script(ids, [("Ann", "Nguyen is here."), ("Ben", "Hello there.")]),
+                         pronunciation_dictionary_ids=[rules["id"]])
+        queued = client.post(f"/api/dialogue/{first['id']}/lines/1/respeak", json={"text": "Hello Nguyen."})
+        assert queued.status_code == 202, queued.text
+        second = wait_for_generation(client, queued.json()["status_url"], timeout=120)
+        # And again from the new take: the reused line still knows the dictionaries it was asked with.
+        third = client.post(f"/api/dialogue/{second['id']}/lines/0/respeak", json={"text": "Nguyen left."}).json()
+        third = wait_for_generation(client, third["status_url"], timeout=120)
+    assert first["lines"][0]["spoken_text"] == "Elizabeth is here."
+    assert second["status"] == "done" and second["lines"][1]["spoken_text"] == "Hello Elizabeth."
+    assert third["status"] == "done" and third["lines"][0]["spoken_text"] == "Elizabeth left."
+    assert third["lines"][1]["spoken_text"] == "Hello Elizabeth."

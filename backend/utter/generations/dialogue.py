@@ -83,7 +83,10 @@ def check_script(session: Session, ctx: AppContext, script: Sequence[Line], find
                                                limit, field=f"{field}.text")
         except UtterError as exc:
             raise _in_line(number, exc) from None
-        lines.append({"voice_id": str(voice.id), "voice_name": voice.name, "text": text, "spoken_text": spoken})
+        kept = {"voice_id": str(voice.id), "voice_name": voice.name, "text": text, "spoken_text": spoken}
+        if dictionaries:  # kept, so a line spoken again later takes the same rules
+            kept["dictionaries"] = [[locator.dictionary_id, locator.version_id] for locator in dictionaries]
+        lines.append(kept)
     return lines
 
 
@@ -138,8 +141,10 @@ def respeak(session: Session, ctx: AppContext, generation_id: str, line_number: 
                                                 f"there is no line {line_number}.", field="line")
     old = source.lines[line_number]
     try:
+        # The dictionaries the dialogue was asked with apply again (the voice's own always do).
+        asked = [pronunciation.Locator(*locator) for locator in old.get("dictionaries", ())]
         (line,) = check_script(session, ctx, [Line(voice_id or old["voice_id"], old["text"] if text is None else text)],
-                               find_by_id)
+                               find_by_id, asked)
     except UtterError as exc:  # about this one line: name its fields as this request does
         raise UtterError(exc.status, exc.code, exc.message.removeprefix("Line 1: "),
                          field=(exc.field or "").removeprefix("inputs[0].") or None) from None
@@ -154,7 +159,8 @@ def respeak(session: Session, ctx: AppContext, generation_id: str, line_number: 
             continue
         # Every other line as it was, voice, words and sound: its audio is reused, even when its voice has
         # been deleted since or its pronunciation rules changed.
-        reused = {key: kept[key] for key in ("voice_id", "voice_name", "text", "spoken_text")}
+        reused = {key: kept[key] for key in ("voice_id", "voice_name", "text", "spoken_text", "dictionaries")
+                  if key in kept}
         if kept.get("chunk_samples"):
             reused["reuse"] = {"generation_id": str(source.id), "key": line_key(str(source.id), index),
                                "chunk_samples": kept["chunk_samples"], "sample_rate": kept["sample_rate"]}

@@ -145,6 +145,7 @@ def speak_dialogue(task: Task, workdir: Path) -> Outcome:
         files.append((line_key(str(generation.id), index), path, "audio/wav"))
         reuse = line.get("reuse") or {}
         kept.append({key: line.get(key) for key in ("voice_id", "voice_name", "text", "spoken_text")} | {
+            key: line[key] for key in ("dictionaries",) if key in line} | {
             "start": round(start, 3), "end": round(end, 3), "reused": spoken.reused is not None,
             "respoken_from": reuse.get("generation_id"),
             "chunk_samples": [len(samples) for samples in chunks], "sample_rate": caps.sample_rate})
