@@ -6,7 +6,6 @@ with the line named and nothing queued or stored."""
 from __future__ import annotations
 
 import re
-from difflib import SequenceMatcher
 import threading
 import uuid
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.compat.helpers import upload_voice
 from tests.support.app_fixtures import wait_for_generation
+from tests.support.hearing import heard_as_written, words_of
 from tests.support.audio_fixtures import silences
 from utter.audio import codec
 from utter.bootstrap import build_runner
@@ -29,20 +29,6 @@ LINES = [
     ("Ben", "My brother bought a new car yesterday."),
     ("Ann", "Green apples grow on the old tree."),
 ]
-
-
-def words_of(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def heard_as_written(heard: list[str], expected: list[str]) -> list[tuple[int, int]]:
-    """(heard index, expected index) of the words the recogniser heard as written, in order. Whisper tiny
-    mishears a short word of Piper's now and then ("in" for "on"), so all but a few must be: a line missing,
-    repeated, out of order or replaced by another sentence fails."""
-    matcher = SequenceMatcher(None, heard, expected, autojunk=False)
-    pairs = [(a + k, b + k) for a, b, size in matcher.get_matching_blocks() for k in range(size)]
-    assert len(pairs) >= 0.85 * len(expected) and abs(len(heard) - len(expected)) <= 2, (heard, expected)
-    return pairs
 
 
 def voices(client, speech_clips, *names) -> dict[str, str]:

@@ -186,8 +186,7 @@ DIALOGUE = [("Ann", "The red fox jumped over the garden fence."),
 
 def test_text_to_dialogue_speaks_each_line_in_order(make_server, speech_clips, transcriber):
     """The SDK's dialogue call, its voices named by id and by name; an ordinary dialogue in both histories."""
-    import re
-
+    from tests.support.hearing import heard_as_written, words_of
     from utter.audio import codec as audio_codec
 
     server = make_server(asr="off")
@@ -204,7 +203,7 @@ def test_text_to_dialogue_speaks_each_line_in_order(make_server, speech_clips, t
     audio = probe(wav)
     assert (audio["container"], audio["rate"]) == ("wav", 22050)
     heard = transcriber.transcribe(audio_codec.decode(wav, target_rate=22050).samples, 22050, "en").text
-    assert re.findall(r"[a-z']+", heard.lower()) == re.findall(r"[a-z']+", " ".join(t for _, t in DIALOGUE).lower())
+    heard_as_written(words_of(heard), words_of(" ".join(t for _, t in DIALOGUE)))
     with server.client() as http:
         generation = http.get(f"/api/generations/{generation_id}").json()
     assert generation["kind"] == "dialogue" and [line["voice_name"] for line in generation["lines"]] == ["Ann", "Ben"]

@@ -74,3 +74,37 @@ def test_with_timestamps_is_refused_before_speaking_when_no_aligner_can_run(make
         list(client.text_to_speech.stream_with_timestamps(voice, text=TEXT))
     with server.client() as http:
         assert http.get("/api/generations").json()["total"] == 0  # nothing was queued
+
+
+SCRIPT = [("Ann", "The red fox jumped over the garden fence."), ("Ben", "My brother bought a new car yesterday.")]
+
+
+def test_dialogue_with_timestamps_places_each_line_and_its_characters(server, speech_clips):
+    """The SDK's text_to_dialogue.convert_with_timestamps: the characters of the lines joined by spaces, and
+    each line's voice segment in seconds and in characters; the streamed variant says the same at its end."""
+    with server.client() as http:
+        ids = {name: upload_voice(http, speech_clips["wav"], name=name)["id"] for name, _ in SCRIPT}
+    inputs = [{"voice_id": ids[name], "text": text} for name, text in SCRIPT]
+    joined = " ".join(text for _, text in SCRIPT)
+    client = sdk(server)
+    result = client.text_to_dialogue.convert_with_timestamps(inputs=inputs)
+    seconds = probe(base64.b64decode(result.audio_base_64))["seconds"]
+    check(result.alignment, joined, seconds)
+    segments = result.voice_segments
+    assert [(s.voice_id, s.dialogue_input_index) for s in segments] == [(ids["Ann"], 0), (ids["Ben"], 1)]
+    assert [joined[s.character_start_index: s.character_end_index] for s in segments] == [t for _, t in SCRIPT]
+    assert 0 <= segments[0].start_time_seconds < segments[0].end_time_seconds < segments[1].start_time_seconds
+    assert segments[1].end_time_seconds <= seconds + 0.05
+    # Each line's characters are spoken inside its own segment.
+    starts = result.alignment.character_start_times_seconds
+    for segment in segments:
+        first = starts[segment.character_start_index]
+        last = result.alignment.character_end_times_seconds[segment.character_end_index - 1]
+        assert segment.start_time_seconds - 0.05 <= first < last <= segment.end_time_seconds + 0.05
+
+    pieces = list(client.text_to_dialogue.stream_with_timestamps(inputs=inputs, output_format="mp3_44100_128"))
+    assert len(pieces) >= 2
+    audio = probe(b"".join(base64.b64decode(piece.audio_base_64) for piece in pieces))
+    assert [piece.alignment is not None for piece in pieces] == [False] * (len(pieces) - 1) + [True]
+    check(pieces[-1].alignment, joined, audio["seconds"])
+    assert [s.dialogue_input_index for s in pieces[-1].voice_segments] == [0, 1]

@@ -127,14 +127,19 @@ async def text_to_speech_stream(voice_id: str, request: TextToSpeechRequest, ctx
     return await _speak(voice_id, request, output_format, ctx, http, whole=False)
 
 
-async def _dialogue(request: TextToDialogueRequest, output_format: str | None, ctx: AppContext, http: Request, *,
-                    whole: bool) -> Response:
-    fmt = _format(output_format)
+async def queue_dialogue(request: TextToDialogueRequest, ctx: AppContext) -> Generation:
+    """The request's script, checked and queued as one dialogue."""
     script = [dialogue.Line(line.voice_id, line.text) for line in request.inputs]
     dictionaries = [Locator(d.pronunciation_dictionary_id, d.version_id)
                     for d in request.pronunciation_dictionary_locators or ()]
-    generation = await run_in_threadpool(speech.submit_dialogue, ctx, script, language=request.language_code,
-                                         dictionaries=dictionaries)
+    return await run_in_threadpool(speech.submit_dialogue, ctx, script, language=request.language_code,
+                                   dictionaries=dictionaries)
+
+
+async def _dialogue(request: TextToDialogueRequest, output_format: str | None, ctx: AppContext, http: Request, *,
+                    whole: bool) -> Response:
+    fmt = _format(output_format)
+    generation = await queue_dialogue(request, ctx)
     return await _audio(generation, fmt, ctx, http, whole=whole)
 
 
