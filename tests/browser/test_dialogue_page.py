@@ -18,9 +18,10 @@ to be here.
 Host: Let us begin with your new book."""
 
 
-def test_write_pick_generate_play_and_speak_a_line_again(server, page, speech_clips):
-    ann = api_clone(server, speech_clips["wav"], "Ann")
-    ben = api_clone(server, speech_clips["wav"], "Ben")
+def test_write_pick_generate_play_and_speak_a_line_again(make_server, page, speech_clips):
+    server = make_server()  # speech recognition on: the words are timed, so there are subtitles
+    ann = api_clone(server, speech_clips["wav"], "Ann", transcript="A reference clip.")
+    ben = api_clone(server, speech_clips["wav"], "Ben", transcript="A reference clip.")
     page.goto(f"{server.url}/dialogue")
     expect(page.locator("#dialogue-form")).to_have_attribute("data-ready", "true")
     expect(page.locator("nav[aria-label='Main'] a[aria-current='page']")).to_have_text("Dialogue")
@@ -49,6 +50,10 @@ def test_write_pick_generate_play_and_speak_a_line_again(server, page, speech_cl
     first = api_get(server, "/api/generations")["generations"][0]
     assert [line["voice_id"] for line in first["lines"]] == [ann["id"], ben["id"], ann["id"]]
     assert page.url.endswith(f"/dialogue?id={first['id']}")
+    # Its subtitles, a cue per speaker's turn, a click away.
+    expect(page.locator("#result-subtitles a")).to_have_count(2)
+    vtt = page.request.get(server.url + page.locator("#result-subtitles a").nth(1).get_attribute("href")).text()
+    assert vtt.startswith("WEBVTT") and "<v Ann>" in vtt and "<v Ben>" in vtt
 
     # A line's play button plays the dialogue from that line, and that line is marked while heard.
     page.get_by_role("button", name="Play line 2").click()

@@ -74,6 +74,16 @@ def test_history_marks_the_spoken_word_and_plays_from_a_clicked_one(spoken, page
     assert state["marked"] == [1]
 
 
+    # Its subtitles are a click away, as SubRip and WebVTT files whose cues hold the words.
+    links = item.locator(".subtitle-links a")
+    expect(links).to_have_count(2)
+    for link, first_line in zip(links.all(), ("1", "WEBVTT")):
+        with page.expect_download() as download:
+            link.click()
+        body = open(download.value.path(), encoding="utf-8").read()
+        assert body.splitlines()[0] == first_line and words[-1]["text"] in body
+
+
 def test_generate_page_shows_the_result_word_by_word(spoken, page):
     server, generation, words = spoken
     page.goto(server.url + f"/generate?task={generation['id']}")
@@ -85,6 +95,7 @@ def test_generate_page_shows_the_result_word_by_word(spoken, page):
     audio = page.locator("#result-audio")
     state = wait_for(audio, f"a => a.currentTime >= {words[last]['start']} && ({STATE})(a)")
     assert state["marked"] == [last]
+    expect(page.locator("#result-subtitles a")).to_have_count(2)
 
 
 def test_without_timings_the_text_is_shown_plain(make_server, speech_clips, page):
@@ -95,3 +106,4 @@ def test_without_timings_the_text_is_shown_plain(make_server, speech_clips, page
     quote = page.locator(f'[data-generation-id="{generation["id"]}"] .quote')
     expect(quote).to_have_text("Plain words only.")
     expect(quote.locator(".word")).to_have_count(0)
+    expect(page.locator(f'[data-generation-id="{generation["id"]}"] .subtitle-links')).to_be_hidden()

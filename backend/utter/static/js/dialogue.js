@@ -2,6 +2,7 @@
 // lines finish, see where each line is, and speak one line again as a new take (the earlier one
 // stays in the history). ?id= opens a dialogue (the history links here).
 import { ApiError, api, clearErrors, engineNames, formatDuration, showApiError, showError } from "./api.js";
+import { showSubtitleLinks } from "./words.js";
 
 const POLL_MS = 500;
 const FINISHED = new Set(["done", "failed", "cancelled"]);
@@ -132,6 +133,7 @@ function showResult(generation, message = "") {
   $("result-meta").textContent = parts.join(" · ");
   resultAudio.src = generation.audio_url;
   $("result-download").href = generation.download_url;
+  showSubtitleLinks($("result-subtitles"), generation);
   const template = $("line-template");
   $("lines").replaceChildren(...generation.lines.map((line, index) => {
     const item = template.content.firstElementChild.cloneNode(true);

@@ -2,7 +2,7 @@
 // The running task's id lives in the URL (?task=) and sessionStorage, so a reload picks it up again.
 import { ApiError, api, clearErrors, engineNames, formatDuration, formatSeconds, parseDate, showApiError, showChecks, showError } from "./api.js";
 import { drawWaveform } from "./waveform.js";
-import { showWords } from "./words.js";
+import { showSubtitleLinks, showWords } from "./words.js";
 
 const POLL_MS = 500;
 const STORAGE_KEY = "utter.generation";
@@ -204,6 +204,7 @@ async function showResult(generation) {
   audio.src = generation.audio_url;
   showWords($("result-text"), audio, generation);
   $("result-download").href = generation.download_url;
+  showSubtitleLinks($("result-subtitles"), generation);
   result.hidden = false;
   result.dataset.generationId = generation.id;
   result.focus();

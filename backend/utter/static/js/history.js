@@ -1,6 +1,6 @@
 // /history: past generations, newest first, a page at a time (?page=N).
 import { api, confirmDelete, engineNames, formatDate, formatDuration, showChecks } from "./api.js";
-import { showLines, showWords } from "./words.js";
+import { showLines, showSubtitleLinks, showWords } from "./words.js";
 
 const params = new URLSearchParams(window.location.search);
 // ?limit= picks another page size (1–100), kept while paging.
@@ -53,6 +53,7 @@ function renderGeneration(generation) {
     audio.src = generation.audio_url;
     audio.setAttribute("aria-label", `Play ${label}`);
     showWords(item.querySelector(".quote"), audio, generation);
+    showSubtitleLinks(item.querySelector(".subtitle-links"), generation);
     const download = item.querySelector(".download-link");
     download.hidden = false;
     download.href = generation.download_url;

@@ -46,6 +46,20 @@ export function showLines(quote, generation) {
   return holders;
 }
 
+// Links to the subtitles of a finished generation that has word timings, in `holder`; hidden without them.
+export function showSubtitleLinks(holder, generation) {
+  holder.hidden = !generation.timings_url;
+  if (!generation.timings_url) return;
+  const link = (format) => {
+    const anchor = document.createElement("a");
+    anchor.href = `/api/generations/${generation.id}/subtitles.${format}?download=1`;
+    anchor.textContent = format.toUpperCase();
+    anchor.setAttribute("aria-label", `Download subtitles as ${format.toUpperCase()}`);
+    return anchor;
+  };
+  holder.replaceChildren("Subtitles: ", link("srt"), " · ", link("vtt"));
+}
+
 // Where each line's words start in a dialogue's text ("Name: words", a line each), as the server counts.
 function lineOffsets(lines) {
   let position = 0;
