@@ -103,3 +103,31 @@ def test_which_languages_get_an_aligner(transcriber):
     assert "knows English only" in why_not["error"]["message"]
     aligner, why_not = aligner_for("en", None, None)
     assert aligner is None and why_not["error"]["code"] == "timings_unavailable"
+
+
+def test_a_dialogues_cues_never_hold_two_lines_and_vtt_names_each_speaker():
+    words = [{"text": "Hello", "start": 0.0, "end": 0.3, "line": 0}, {"text": "there", "start": 0.3, "end": 0.6, "line": 0},
+             {"text": "Hi", "start": 0.7, "end": 0.9, "line": 1}, {"text": "you", "start": 0.9, "end": 1.1, "line": 1},
+             {"text": "Bye", "start": 1.2, "end": 1.4, "line": 2}]
+    made = cues(words, ["Ann", "B<n>", "Ann"])
+    assert [(cue.lines, cue.speaker) for cue in made] == [(("Hello there",), "Ann"), (("Hi you",), "B<n>"),
+                                                          (("Bye",), "Ann")]
+    assert "<v Ann>Hello there</v>" in vtt(made) and "<v B&lt;n&gt;>Hi you</v>" in vtt(made)
+    assert "<v" not in srt(made)
+    # Without speakers (or past their list) the cues are plain.
+    assert [cue.speaker for cue in cues(words)] == [None, None, None]
+    assert [cue.speaker for cue in cues(words, ["Ann"])] == ["Ann", None, None]
+    # A speech generation's words have no line: only sentences and pauses end a cue.
+    assert len(cues([{k: v for k, v in w.items() if k != "line"} for w in words])) == 1
+
+
+def test_a_dialogue_lines_words_point_into_the_script_after_the_speakers_name():
+    from utter.generations.dialogue import line_offsets, script_text
+
+    lines = [{"voice_name": "Ann", "text": "Did you <break time=\"1s\"/> hear?"}, {"voice_name": "Bo", "text": "No."}]
+    script = script_text(lines)
+    offsets = line_offsets(lines)
+    for line, offset in zip(lines, offsets):
+        assert script[offset: offset + len(line["text"])] == line["text"]
+        for word in typed_words(line["text"]):
+            assert script[offset + word.offset: offset + word.offset + len(word.text)] == word.text

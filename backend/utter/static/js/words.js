@@ -54,7 +54,7 @@ export function showSubtitleLinks(holder, generation) {
     const anchor = document.createElement("a");
     anchor.href = `/api/generations/${generation.id}/subtitles.${format}?download=1`;
     anchor.textContent = format.toUpperCase();
-    anchor.setAttribute("aria-label", `Download subtitles as ${format.toUpperCase()}`);
+    anchor.setAttribute("aria-label", `Subtitles as ${format.toUpperCase()}`);
     return anchor;
   };
   holder.replaceChildren("Subtitles: ", link("srt"), " · ", link("vtt"));
