@@ -131,3 +131,53 @@ def test_a_dialogue_lines_words_point_into_the_script_after_the_speakers_name():
         assert script[offset: offset + len(line["text"])] == line["text"]
         for word in typed_words(line["text"]):
             assert script[offset + word.offset: offset + word.offset + len(word.text)] == word.text
+
+
+def test_a_record_times_each_passage_inside_its_window_and_places_its_words(piper_engine, transcriber, tmp_path):
+    """timings.make on real speech: two passages (a dialogue's lines), each aligned in its own window; their
+    typed words in order, placed at the passage's offset and marked with its line; a number typed as digits
+    takes the time of the words said for it."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from utter.adapters.tts.base import SpeechJob
+    from utter.audio import codec
+    from utter.generations import timings
+
+    rate = piper_engine.info.capabilities.sample_rate
+    first, second = (np.concatenate(list(piper_engine.synthesize(SpeechJob(text, "en"))))
+                     for text in ("Good morning to all of you.", "The shop opens at nine."))
+    gap = np.zeros(int(0.8 * rate), np.float32)
+    path = tmp_path / "speech.wav"
+    codec.write_wav(path, np.concatenate([first, gap, second]), rate)
+    split = len(first) / rate
+    windows = [(0.0, split)], [(split + 0.8, split + 0.8 + len(second) / rate)]
+    passages = [timings.Passage("Good morning to all of you.", ["Good morning to all of you."], windows[0], 5, 0),
+                timings.Passage("The shop opens at 9.", ["The shop opens at nine."], windows[1], 40, 1)]
+    record = timings.make(timings.Aligner(transcriber, "en"), path, passages)
+    assert (record["version"], record["aligner"], record["language"], record["error"]) == (
+        timings.VERSION, transcriber.name, "en", None)
+    assert record["seconds"] > 0
+    words = record["words"]
+    assert [(w["text"], w["line"]) for w in words] == [(t, 0) for t in "Good morning to all of you.".split()] + [
+        (t, 1) for t in "The shop opens at 9.".split()]
+    for passage, line in zip(passages, (0, 1)):
+        mine = [w for w in words if w["line"] == line]
+        assert [w["offset"] - passage.offset for w in mine] == [w.offset for w in timings.typed_words(passage.text)]
+        start, end = passage.windows[0]
+        assert all(start - 0.15 <= w["start"] <= w["end"] <= end + 0.15 for w in mine), mine
+        assert all(a["end"] <= b["start"] for a, b in zip(mine, mine[1:]))
+    said = record["spoken"]
+    assert [w["text"] for w in said][-2:] == ["at", "nine."] and said[-1]["line"] == 1
+    assert (words[-1]["start"], words[-1]["end"]) == (said[-1]["start"], said[-1]["end"])
+
+    # The same through for_generation, and the reasons it gives when it cannot make one.
+    generation = SimpleNamespace(id="g", language="en")
+    ctx = SimpleNamespace(recogniser=transcriber, multilingual_recogniser=None)
+    assert timings.for_generation(ctx, generation, path, passages)["words"] == words
+    failed = timings.for_generation(ctx, generation, tmp_path / "missing.wav", passages)
+    assert failed["words"] is None and failed["error"]["code"] == "timings_failed"
+    off = timings.for_generation(SimpleNamespace(recogniser=None, multilingual_recogniser=None), generation, path,
+                                 passages)
+    assert off["words"] is None and off["error"]["code"] == "timings_unavailable"
