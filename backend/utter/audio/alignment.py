@@ -46,15 +46,6 @@ MIN_WORD_SECONDS = 0.05
 _PUNCTUATION = tuple(".!?…,;:。！？，")
 
 
-class AlignmentUnavailable(Exception):
-    """No alignment can be made here; `code` and `message` say why, for the API."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 @dataclass(frozen=True)
 class Span:
     """Words to align, and the seconds of the audio they are spoken in."""
