@@ -250,6 +250,77 @@ def test_the_captured_step_runs_eagerly_on_a_padded_bucket(base, prompts):
         assert torch.equal(codes[row], expected[row])
 
 
+class HostReads:
+    """Records every op that makes the host wait for a value on the device (what CUDA graph
+    capture refuses: `.item()` and `if tensor:` (_local_scalar_dense), nonzero and boolean-mask
+    indexing (their output size is data), tensors of more than one value built from Python data
+    (a host-to-device copy inside the graph). A one-value tensor from a constant is allowed: that is
+    how `x[:, -1] = False` lifts its value, and PyTorch fills with it (the constant is baked into the
+    graph). Seen on the CPU by a dispatch mode, so no GPU is needed to find them."""
+
+    SYNCING = {"aten._local_scalar_dense.default", "aten.nonzero.default", "aten.masked_select.default",
+               "aten._unique2.default", "aten.unique_consecutive.default", "aten.repeat_interleave.Tensor",
+               "aten.lift_fresh.default", "aten.lift_fresh_copy.default"}
+
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        found = self.found = []
+        syncing = self.SYNCING
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                name = str(func)
+                if name.startswith("aten.lift_fresh"):
+                    if args[0].numel() > 1:
+                        found.append(name)
+                elif name in syncing:
+                    found.append(name)
+                elif name.startswith("aten.index.Tensor") and any(
+                        isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] if i is not None):
+                    found.append(name + " (boolean mask)")
+                return func(*args, **(kwargs or {}))
+
+        self.mode = Mode()
+
+    def __enter__(self):
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.mode.__exit__(*exc)
+
+
+def test_the_captured_step_never_waits_for_the_device(base, prompts):
+    """The step a CUDA graph captures (whole bucket, sampling on, rows with different settings)
+    runs with no op that reads a device value on the host; the detector itself catches each kind."""
+    from utter.adapters.tts.qwen_core.stepper import FrameStepper, RowSettings
+
+    st = FrameStepper(base, max_batch=4, cache_len=256, trail_cap=128, use_graphs=False)
+    settings = [RowSettings(False, 50, 1.0, 0.9, 1.05, False, 50, 1.0, 0.9),
+                RowSettings(True, 30, 0.8, 0.7, 1.3, True, 20, 0.9, 1.1)]
+    for row, mode in enumerate(("icl", "xvec")):
+        p = build_prompt(base, TEXTS[1], "English", clone_item=prompts[mode][0])
+        st.prefill(row, p.embeds, p.trailing, settings[row], noise_gen=torch.Generator().manual_seed(row))
+    for row in (2, 3):
+        st.release(row)
+    with torch.no_grad(), HostReads() as reads:
+        for _ in range(3):
+            st._step(4, st.cache_len)
+    assert reads.found == []
+    assert (st.frame[:2] >= 0).all() and st.generated[:2].tolist() == [4, 4]
+
+    x = torch.arange(6.0)
+    for leak, caught in [(lambda: x.sum().item(), "aten._local_scalar_dense.default"),
+                         (lambda: bool(x.max() > 3), "aten._local_scalar_dense.default"),
+                         (lambda: x[x > 2], "aten.index.Tensor (boolean mask)"),
+                         (lambda: torch.nonzero(x), "aten.nonzero.default"),
+                         (lambda: x[:2] + torch.tensor([1.0, 2.0]), "aten.lift_fresh.default")]:
+        with HostReads() as reads:
+            leak()
+        assert caught in reads.found
+
+
 # ------------------------------------------------------------------ sampling
 
 
