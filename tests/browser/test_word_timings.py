@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.app_fixtures import wait_for_generation
+
 from .conftest import api_clone, api_generate, api_get, wait_for
 
 pytestmark = pytest.mark.browser
@@ -107,3 +109,35 @@ def test_without_timings_the_text_is_shown_plain(make_server, speech_clips, page
     expect(quote).to_have_text("Plain words only.")
     expect(quote.locator(".word")).to_have_count(0)
     expect(page.locator(f'[data-generation-id="{generation["id"]}"] .subtitle-links')).to_be_hidden()
+
+
+def test_words_after_an_emoji_sit_where_they_were_typed(make_server, speech_clips, page):
+    """The server counts offsets in characters and JavaScript in UTF-16 units, in which 👋 takes two: the
+    words after it, in a text and in a dialogue whose speaker's name holds one, stay in their places."""
+    server = make_server()
+    text = "Hello 👋 friends. The museum opens at ten, 🎉 and closes at six."
+    solo = api_clone(server, speech_clips["wav"], "Reader", transcript="A reference clip.")
+    speech = api_generate(server, solo["id"], text)
+    host = api_clone(server, speech_clips["wav"], "Zoë 🎙️", transcript="A reference clip.")
+    with server.client() as client:
+        response = client.post("/api/dialogue", json={"inputs": [
+            {"voice_id": host["id"], "text": "Wave 👋 to the crowd, please."},
+            {"voice_id": solo["id"], "text": "Then we all go home."}]})
+        assert response.status_code == 202, response.text
+        dialogue = wait_for_generation(client, response.json()["status_url"])
+    assert speech["status"] == "done" and dialogue["status"] == "done"
+
+    page.goto(server.url + "/history")
+    quote = page.locator(f'[data-generation-id="{speech["id"]}"] .quote')
+    expect(quote).to_have_attribute("data-timed", "true")
+    words = api_get(server, speech["timings_url"])["words"]
+    assert "museum" in [w["text"] for w in words]
+    assert quote.locator(".word").all_inner_texts() == [w["text"] for w in words]
+    expect(quote).to_have_text(text)
+
+    lines = page.locator(f'[data-generation-id="{dialogue["id"]}"] .quote .line-words')
+    expect(page.locator(f'[data-generation-id="{dialogue["id"]}"] .quote')).to_have_attribute("data-timed", "true")
+    expect(lines.nth(0)).to_have_text("Wave 👋 to the crowd, please.")
+    expect(lines.nth(1)).to_have_text("Then we all go home.")
+    said = [w["text"] for w in api_get(server, dialogue["timings_url"])["words"] if w["line"] == 1]
+    assert lines.nth(1).locator(".word").all_inner_texts() == said == ["Then", "we", "all", "go", "home."]

@@ -60,13 +60,18 @@ export function showSubtitleLinks(holder, generation) {
   holder.replaceChildren("Subtitles: ", link("srt"), " · ", link("vtt"));
 }
 
+// The server counts offsets in characters (code points); JavaScript strings count UTF-16 units, in which
+// an emoji or another character outside the Basic Multilingual Plane takes two. So texts are sliced as
+// arrays of code points.
+const characters = (text) => Array.from(text);
+
 // Where each line's words start in a dialogue's text ("Name: words", a line each), as the server counts.
 function lineOffsets(lines) {
   let position = 0;
   return lines.map((line) => {
-    position += line.voice_name.length + 2;
+    position += characters(line.voice_name).length + 2;
     const offset = position;
-    position += line.text.length + 1;
+    position += characters(line.text).length + 1;
     return offset;
   });
 }
@@ -104,13 +109,15 @@ export async function showWords(quote, audio, generation) {
   });
   for (const place of places) {
     const fragment = document.createDocumentFragment();
+    const text = characters(place.text);
+    const between = (from, to) => text.slice(from, to).join("").replace(TAG, "");
     let position = 0;
     for (const { word, span } of place.words) {
       const offset = word.offset - place.base;
-      fragment.append(place.text.slice(position, offset).replace(TAG, ""), span);
+      fragment.append(between(position, offset), span);
       position = offset + word.length;
     }
-    fragment.append(place.text.slice(position).replace(TAG, ""));
+    fragment.append(between(position));
     place.element.replaceChildren(fragment);
   }
   quote.dataset.timed = "true";
