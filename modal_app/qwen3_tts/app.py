@@ -13,6 +13,11 @@ Results are {"audio": float32 little-endian bytes, "sample_rate": 24000}, or
 The model decodes through the fast core (static KV cache, CUDA graphs), and one container
 takes CONCURRENT_INPUTS calls at once, whose frames the core batches in one step.
 
+Speech calls stream: given a `stream_key`, `generate` sends each piece of audio, as the core
+decodes it, to that partition of the `<app>-pieces` queue, so the web tier plays the first audio
+while the GPU still speaks (utter/adapters/tts/modal_pieces.py says why a queue and not a
+generator method). The result is still the whole audio, for a web tier that restarted.
+
 Utter sends a long text as one call per chunk. Only the first carries the reference
 recording (up to 14 MB for a 5-minute clip); the rest name the voice, whose clone prompt
 the warm container keeps, and get the error "reference_needed" when another container
@@ -83,6 +88,10 @@ class Qwen3TTS:
         # Inputs run in threads of their own; the core batches their frames, and this lock keeps
         # the prompt cache and qwen-tts's prompt building (its encoders) to one input at a time.
         self.prompt_lock = threading.Lock()
+        # Where `generate` streams its pieces when the caller gives a stream key (modal_pieces.py says why).
+        from utter.adapters.tts.modal_pieces import pieces_queue_name
+
+        self.pieces = modal.Queue.from_name(pieces_queue_name(APP_NAME), create_if_missing=True)
 
     @modal.method()
     def generate(
@@ -93,18 +102,37 @@ class Qwen3TTS:
         transcript: str | None = None,
         voice_key: str | None = None,
         max_new_tokens: int | None = None,
+        stream_key: str | None = None,
     ) -> dict:
         """Speak `text` in the voice of `reference_audio` (WAV bytes) and its transcript, or in
-        the voice `voice_key` names when this container has its prompt already."""
+        the voice `voice_key` names when this container has its prompt already.
+
+        With a `stream_key`, each piece is also sent to that partition of the pieces queue as the
+        core decodes it, and the result is exactly those pieces joined."""
+        import numpy as np
+
         from utter.adapters.tts import qwen_inference as qi
         from utter.adapters.tts.base import EngineError
+        from utter.adapters.tts.modal_pieces import PieceSender
 
+        sender = None
         try:
             with self.prompt_lock:
                 prompt = self._prompt(reference_audio, transcript, voice_key)
-            audio = qi.generate_clone_long(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens)
+            if stream_key:
+                sender = PieceSender(self.pieces.put_many, stream_key)
+                parts = []
+                for piece in qi.stream_clone_long(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens):
+                    sender.send(piece)
+                    parts.append(piece)
+                audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            else:
+                audio = qi.generate_clone_long(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens)
         except EngineError as exc:
             return {"error": {"code": exc.code, "message": exc.message}}
+        finally:
+            if sender is not None:
+                sender.close()  # the end marker goes before the result, so the reader stops waiting for pieces
         return {"audio": audio.astype("<f4").tobytes(), "sample_rate": qi.SAMPLE_RATE}
 
     @modal.method()

@@ -31,8 +31,12 @@ class RemoteDesigner:
     def load(self):
         pass
 
-    def spawn_speech(self, job, reference_audio):
+    def spawn_speech(self, job, reference_audio, stream_key=None):
         raise AssertionError("no speech in these tests")
+
+    def pieces(self, stream_key, wait=0.0):
+        """This stand-in streams nothing: each call's result carries all of its audio."""
+        return [], True
 
     def likeness(self, voice, samples, sample_rate, reference_audio):
         raise AssertionError("no speech, so nothing to score, in these tests")

@@ -48,7 +48,7 @@ class RemoteSpeaker(RemoteDesigner):
         self.known_voices: set[str] = set()
         self.released = threading.Semaphore(0) if gated else None
 
-    def spawn_speech(self, job, reference_audio):
+    def spawn_speech(self, job, reference_audio, stream_key=None):
         call_id = f"call-{len(self.jobs)}"
         self.jobs[call_id], self.references[call_id] = job, reference_audio
         self.spawned.append(call_id)
@@ -76,6 +76,60 @@ class RemoteSpeaker(RemoteDesigner):
             return None
         t = np.arange(int(SECONDS * RATE)) / RATE
         return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), RATE
+
+
+class StreamingSpeaker(RemoteSpeaker):
+    """Its calls send their tone in 0.5 s pieces as they go, as the Modal app does through its pieces
+    queue: the first second at once, the rest (and the result) once the test releases the call."""
+
+    PIECE = int(0.5 * RATE)
+
+    def __init__(self):
+        super().__init__(gated=True)
+        self.streams: dict[str, list[np.ndarray]] = {}
+        self.keys: list[str | None] = []
+        self.go = threading.Event()
+
+    def spawn_speech(self, job, reference_audio, stream_key=None):
+        self.keys.append(stream_key)
+        t = np.arange(int(SECONDS * RATE)) / RATE
+        tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        self.streams[stream_key] = [tone[i:i + self.PIECE] for i in range(0, len(tone), self.PIECE)]
+        return super().spawn_speech(job, reference_audio, stream_key)
+
+    def pieces(self, stream_key, wait=0.0):
+        waiting = self.streams[stream_key]
+        if not self.go.is_set():
+            ready, self.streams[stream_key] = waiting[:2], waiting[2:]
+            if not ready:
+                time.sleep(min(wait, 0.05))
+            return ready, False
+        self.streams[stream_key] = []
+        return waiting, True
+
+
+def test_remote_speech_plays_its_pieces_before_the_call_is_done(make_server, speech_clips):
+    engine = StreamingSpeaker()
+    server = make_server(engine=RemoteEngine(engine), asr="off")
+    with server.client() as client:
+        voice = upload_voice(client, speech_clips["wav"])
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": "Hello there."}).json()
+        with httpx.stream("GET", server.url + queued["stream_url"], timeout=30) as response:
+            chunks = response.iter_bytes()
+            heard = next(chunks)
+            while decoded_duration(heard) < 0.5:
+                heard += next(chunks)
+            status = client.get(queued["status_url"]).json()
+            assert (status["status"], status["chunks_done"]) == ("running", 0)  # the call is still out
+            assert decoded_duration(heard) < SECONDS - 0.5
+            engine.go.set()
+            engine.released.release()
+            heard += b"".join(chunks)
+        done = wait_for_generation(client, queued["status_url"])
+        final = client.get(done["audio_url"]).content
+    assert done["status"] == "done" and done["duration_seconds"] == pytest.approx(SECONDS, abs=0.05)
+    assert heard == final
+    assert len(engine.keys) == 1 and len(engine.keys[0]) == 32
 
 
 @pytest.fixture

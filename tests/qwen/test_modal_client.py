@@ -3,6 +3,7 @@ own exception classes raised from a stubbed FunctionCall (Modal has no emulator)
 
 from __future__ import annotations
 
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -135,3 +136,36 @@ def test_malformed_result(engine, stub_call):
     with pytest.raises(EngineError) as err:
         engine.poll("fc-1")
     assert err.value.code == "remote_failed"
+
+
+class StubQueue:
+    """Stands in for modal.Queue: get_many returns or raises what it was given, and records how it was asked."""
+
+    def __init__(self, outcome):
+        self.outcome = outcome
+        self.asked = []
+
+    def get_many(self, n_values, block=True, timeout=None, *, partition=None):
+        self.asked.append({"block": block, "timeout": timeout, "partition": partition})
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+@pytest.mark.parametrize("outcome, wait, expected", [
+    ([np.ones(3, "<f4").tobytes(), np.zeros(2, "<f4").tobytes()], 1.0, ([1.0] * 3 + [0.0] * 2, False)),
+    ([np.ones(2, "<f4").tobytes(), b""], 0.0, ([1.0] * 2, True)),  # the end marker
+    (queue.Empty(), 1.0, ([], False)),  # nothing within the wait: the call goes on
+    (mx.ConnectionError("unreachable"), 1.0, ([], True)),  # unreadable: the result will carry the audio
+])
+def test_pieces_read_from_the_calls_partition(engine, monkeypatch, outcome, wait, expected):
+    stub = StubQueue(outcome)
+    names = []
+    monkeypatch.setattr(modal.Queue, "from_name", lambda name, **kwargs: names.append(name) or stub)
+    pieces, ended = engine.pieces("key-1", wait=wait)
+    assert ([float(x) for p in pieces for x in p], ended) == expected
+    assert all(p.dtype == np.float32 for p in pieces)
+    assert names == ["utter-qwen3-tts-pieces"]
+    # A wait blocks up to that long; no wait asks without blocking (modal warns when given a timeout then).
+    assert stub.asked == [{"block": True, "timeout": wait, "partition": "key-1"} if wait else
+                          {"block": False, "timeout": None, "partition": "key-1"}]

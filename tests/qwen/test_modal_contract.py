@@ -9,8 +9,11 @@ RemoteEngine on the web tier, the apps' classes and the inference module on the 
 
 from __future__ import annotations
 
+import collections
 import inspect
 import itertools
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +49,7 @@ class InProcessModal:
         return lambda: _Container(self, class_name)
 
     def from_id(self, call_id, client=None):
-        return _Call(self.results[call_id])
+        return self.results[call_id]
 
 
 class _Container:
@@ -59,14 +62,15 @@ class _Container:
         class Method:
             @staticmethod
             def spawn(**kwargs):
+                """Runs the method in a thread of its own, as a container runs an input while the caller goes on."""
                 instance = cloud.containers.get(class_name)
                 if instance is None:
                     instance = cloud.containers[class_name] = getattr(cloud.apps[class_name], class_name)()
                 cloud.sent.append((method, kwargs))
-                result = getattr(instance, method).local(**kwargs)  # TypeError on a keyword it does not take
-                call_id = f"fc-{next(cloud._ids)}"
-                cloud.results[call_id] = result
-                return _Call(result, call_id)
+                call = _Call(f"fc-{next(cloud._ids)}")
+                cloud.results[call.object_id] = call
+                call.start(lambda: getattr(instance, method).local(**kwargs))  # TypeError on a keyword it does not take
+                return call
 
             @staticmethod
             def remote(**kwargs):
@@ -76,11 +80,59 @@ class _Container:
 
 
 class _Call:
-    def __init__(self, result, object_id=None):
-        self.result, self.object_id = result, object_id
+    """A spawned call: `get(timeout)` answers as modal.FunctionCall.get does (the builtin TimeoutError while
+    it runs; the method's exception re-raised)."""
+
+    def __init__(self, object_id):
+        self.object_id = object_id
+        self.finished = threading.Event()
+        self.result = self.error = None
+
+    def start(self, run):
+        def target():
+            try:
+                self.result = run()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, as Modal does
+                self.error = exc
+            finally:
+                self.finished.set()
+
+        threading.Thread(target=target, daemon=True).start()
 
     def get(self, timeout=None):
+        if not self.finished.wait(timeout):
+            raise TimeoutError(f"{self.object_id} is still running")
+        if self.error is not None:
+            raise self.error
         return self.result
+
+
+class InProcessQueue:
+    """modal.Queue's partitions, in memory: put_many and get_many as they behave (get_many waits for an item
+    up to `timeout`, then raises the stdlib's queue.Empty; block=False returns what is there)."""
+
+    def __init__(self):
+        self.items: dict[str | None, list] = collections.defaultdict(list)
+        self.names: set[str] = set()
+        self.written: set[str | None] = set()  # partitions put into
+        self.changed = threading.Condition()
+
+    def from_name(self, name, *, environment_name=None, create_if_missing=False, client=None):
+        self.names.add(name)
+        return self
+
+    def put_many(self, vs, block=True, timeout=None, *, partition=None, partition_ttl=86400):
+        with self.changed:
+            self.written.add(partition)
+            self.items[partition].extend(vs)
+            self.changed.notify_all()
+
+    def get_many(self, n_values, block=True, timeout=None, *, partition=None):
+        with self.changed:
+            if block and not self.changed.wait_for(lambda: self.items[partition], timeout):
+                raise queue.Empty
+            taken, self.items[partition] = self.items[partition][:n_values], self.items[partition][n_values:]
+            return taken
 
 
 class Task:
@@ -102,6 +154,8 @@ def cloud(monkeypatch, tiny_qwen_base_dir, tiny_qwen_design_dir):
     fake = InProcessModal({"Qwen3TTS": speech_app, "Qwen3TTSVoiceDesign": design_app})
     monkeypatch.setattr(modal.Cls, "from_name", fake.from_name)
     monkeypatch.setattr(modal.FunctionCall, "from_id", fake.from_id)
+    fake.queue = InProcessQueue()
+    monkeypatch.setattr(modal.Queue, "from_name", fake.queue.from_name)
     fake.signatures = {
         "generate": inspect.signature(speech_app.Qwen3TTS._get_user_cls().generate._get_raw_f()),
         "design": inspect.signature(design_app.Qwen3TTSVoiceDesign._get_user_cls().design._get_raw_f()),
@@ -186,3 +240,53 @@ def test_likeness_is_scored_in_the_container_with_the_voices_prompt(cloud, engin
     other = (0.3 * np.random.default_rng(3).standard_normal(t.size) + 0.4 * np.sin(2 * np.pi * 2500 * t))
     assert engine.likeness(voice, other.astype(np.float32), 24000, None) < 0.99
     assert [kwargs["reference_audio"] is not None for _, kwargs in cloud.sent] == [False, True]
+
+
+def _result_audio(cloud, call_id) -> np.ndarray:
+    call = cloud.results[call_id]
+    assert call.finished.wait(60)
+    return np.frombuffer(call.result["audio"], dtype="<f4")
+
+
+def test_speech_streams_its_pieces_while_the_container_speaks(cloud, engine, reference_wav: Path):
+    """The app sends each piece the core decodes to the call's partition of the pieces queue; the web tier
+    passes them on while the call still runs, then takes from the result only what they did not carry."""
+    voice = VoiceReference("voice-1", reference_wav, "This is my reference clip.", "r1")
+    task = Task()
+    pieces, running_at_first = [], None
+    for piece in engine.speak(SpeechRequest(chunks=("Hello there, this part is streamed.",), language="en",
+                                            voice=voice), task):
+        if piece.samples.size and running_at_first is None:
+            running_at_first = not cloud.results[task.remote_calls[0]].finished.is_set()
+        pieces.append(piece)
+    assert running_at_first, "the first audio waited for the whole call"
+    assert pieces[-1].end and all(not p.end for p in pieces[:-1])
+    assert sum(1 for p in pieces[:-1] if p.samples.size) >= 2  # 2 frames first, then 8 at a time
+    heard = np.concatenate([p.samples for p in pieces])
+    assert np.array_equal(heard, _result_audio(cloud, task.remote_calls[0]))
+    assert cloud.queue.names == {"utter-qwen3-tts-pieces"}
+    [(_, kwargs)] = cloud.sent
+    assert len(kwargs["stream_key"]) == 32 and cloud.queue.written == {kwargs["stream_key"]}
+
+
+def test_pieces_that_stop_short_are_made_up_from_the_result(cloud, engine, reference_wav: Path):
+    """A container that cannot send its pieces after the first (the queue failing) still speaks the whole
+    part: the web tier stops waiting for pieces and takes the rest from the call's result."""
+    sent = []
+    put_many = cloud.queue.put_many
+
+    def first_then_fail(vs, *args, **kwargs):
+        if sent:
+            raise ConnectionError("the queue went away")
+        sent.append(vs)
+        put_many(vs, *args, **kwargs)
+
+    cloud.queue.put_many = first_then_fail
+    voice = VoiceReference("voice-1", reference_wav, "This is my reference clip.", "r1")
+    task = Task()
+    pieces = list(engine.speak(SpeechRequest(chunks=("Hello there, this part is streamed.",), language="en",
+                                             voice=voice), task))
+    streamed = [p.samples for p in pieces[:-1] if p.samples.size]
+    assert len(streamed) == len(sent[0]) >= 1 and pieces[-1].end and pieces[-1].samples.size > 0
+    heard = np.concatenate([p.samples for p in pieces])
+    assert np.array_equal(heard, _result_audio(cloud, task.remote_calls[0]))

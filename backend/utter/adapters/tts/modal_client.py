@@ -1,4 +1,4 @@
-"""Qwen3-TTS on Modal GPUs: spawn a call, keep its id, poll it.
+"""Qwen3-TTS on Modal GPUs: spawn a call, keep its id, poll it, and play its pieces as they come.
 
 The call id is stored on the generation, so a restarted web process polls the same
 call instead of paying for the work twice. modal is imported only when this engine
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 from collections.abc import Iterator
 
 import numpy as np
 
 from ...config import Settings
+from . import modal_pieces
 from . import qwen_inference as qi
 from .base import DesignJob, EngineError, EngineInfo, SpeechJob, VoiceReference
 
@@ -46,6 +48,7 @@ class ModalCalls:
             details={"app": settings.modal_app_name, "design_app": settings.modal_design_app_name or "(none)"},
         )
         self._client = None
+        self._pieces = None  # the pieces queue, looked up on first use
 
     def load(self) -> None:
         """Nothing to load: the GPU containers load the model when a call arrives."""
@@ -63,7 +66,7 @@ class ModalCalls:
 
         return modal.Cls.from_name(app_name, class_name, client=self._client_or_none())()
 
-    def spawn_speech(self, job: SpeechJob, reference_audio: bytes | None) -> str:
+    def spawn_speech(self, job: SpeechJob, reference_audio: bytes | None, stream_key: str | None = None) -> str:
         if job.voice is None:
             raise qi.voice_required()
         with _modal_errors(self.settings.modal_app_name):
@@ -73,8 +76,30 @@ class ModalCalls:
                 reference_audio=reference_audio,
                 transcript=job.voice.transcript,
                 voice_key=f"{job.voice.voice_id}:{job.voice.version}",
+                stream_key=stream_key,
             )
         return call.object_id
+
+    def pieces(self, stream_key: str, wait: float = 0.0) -> tuple[list[np.ndarray], bool]:
+        """The pieces a call has sent to `stream_key` since the last read (waiting up to `wait` seconds for
+        one), and whether it has sent its last. Never raises: on a failure to read, the call's result
+        carries the audio instead, so the caller is told the pieces ended."""
+        import modal
+
+        try:
+            if self._pieces is None:
+                self._pieces = modal.Queue.from_name(modal_pieces.pieces_queue_name(self.settings.modal_app_name),
+                                                     create_if_missing=True, client=self._client_or_none())
+            if wait > 0:
+                items = self._pieces.get_many(modal_pieces.READ_AT_MOST, timeout=wait, partition=stream_key)
+            else:
+                items = self._pieces.get_many(modal_pieces.READ_AT_MOST, block=False, partition=stream_key)
+        except queue.Empty:  # nothing came within `wait`
+            return [], False
+        except Exception:  # noqa: BLE001 - the result still holds all of the audio
+            log.warning("modal.pieces_unreadable", exc_info=True)
+            return [], True
+        return modal_pieces.decode(items)
 
     def spawn_design(self, job: DesignJob) -> str:
         app_name = self.settings.modal_design_app_name
@@ -113,6 +138,7 @@ class ModalCalls:
 
     def close(self) -> None:
         self._client = None
+        self._pieces = None
 
 
 def decode_result(result: dict) -> tuple[np.ndarray, int]:

@@ -476,6 +476,35 @@ def generate_clone_long(
     return np.concatenate(parts)
 
 
+def stream_clone_long(
+    loaded: LoadedModel, prompt: list, text: str, language: str, *, max_new_tokens: int | None = None
+) -> Iterator[np.ndarray]:
+    """Like generate_clone_long, as it is made (the Modal app streams these pieces to the web tier).
+
+    A text of one chunk (what Utter sends a call) comes as the core decodes it, unlevelled, as the
+    in-process engine hands its pieces to the worker, which levels and joins the parts itself. A
+    longer text is levelled and crossfaded chunk by chunk, as generate_clone_long does it.
+    """
+    from ...audio.stitch import ChunkStitcher
+    from ...audio.text import chunk_text
+
+    chunks = chunk_text(text, MAX_CHARS_PER_CALL)
+    if len(chunks) <= 1:
+        yield from stream_clone(loaded, prompt, text, language, max_new_tokens=max_new_tokens)
+        return
+    stitcher = ChunkStitcher(SAMPLE_RATE)
+    for chunk in chunks:
+        stitcher.start_chunk()
+        for piece in stream_clone(loaded, prompt, chunk, language, max_new_tokens=max_new_tokens):
+            ready = stitcher.feed(piece)
+            if ready.size:
+                yield ready
+        ready = stitcher.end_chunk()
+        if ready.size:
+            yield ready
+    yield stitcher.finish()
+
+
 def generate_design(
     loaded: LoadedModel, text: str, language: str, description: str, *, max_new_tokens: int | None = None
 ) -> np.ndarray:

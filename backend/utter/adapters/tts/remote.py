@@ -1,7 +1,9 @@
 """Speech from a model that runs elsewhere (Modal), through the same interface as an in-process engine.
 
-A text is one remote call per chunk, so its audio streams as the calls finish. Calls are
-made one after the other: one ahead would overlap the round trip, but a waiting call makes
+A text is one remote call per chunk. Each call made here streams its audio as the GPU makes it
+(`RemoteCalls.pieces`: a side channel, since a spawned call cannot be a generator; see
+modal_pieces.py), and its result, the whole chunk, supplies whatever the pieces did not carry.
+Calls are made one after the other: one ahead would overlap the round trip, but a waiting call makes
 Modal start another GPU container, which costs more than the round trip saves. Each call id
 is recorded with the task as it is made, so a retry (after a restart) collects the calls
 already paid for instead of making them again. The reference recording (up to 14 MB) goes
@@ -11,6 +13,7 @@ that lands on a container without it is made again with the recording.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import numpy as np
@@ -59,10 +62,13 @@ class RemoteEngine:
         if len(call_ids) > len(request.chunks):  # recorded for other chunks (a changed setting): start afresh
             call_ids = []
         recording = request.voice.audio_path.read_bytes() if request.voice else None
+        stream_keys: dict[int, str] = {}  # the calls made by this process stream their pieces
 
         def call(index: int, with_recording: bool) -> None:
             job = request.job(index)
-            call_ids[index:index + 1] = [self.calls.spawn_speech(job, recording if with_recording else None)]
+            stream_keys[index] = uuid.uuid4().hex
+            call_ids[index:index + 1] = [self.calls.spawn_speech(job, recording if with_recording else None,
+                                                                 stream_key=stream_keys[index])]
             task.record_remote_calls(call_ids)
 
         sample_rate = None
@@ -70,24 +76,58 @@ class RemoteEngine:
             sent_recording = index == 0
             if index == len(call_ids):
                 call(index, sent_recording)
+            streamed: list[np.ndarray] = []
             while True:
                 try:
-                    result = self.calls.poll(call_ids[index], wait=POLL_SECONDS)
+                    result = yield from self._wait(call_ids[index], stream_keys.get(index), streamed, index,
+                                                   sample_rate or self.info.capabilities.sample_rate)
                 except EngineError as exc:
                     if exc.code != REFERENCE_NEEDED or sent_recording:
                         raise
                     sent_recording = True
+                    streamed.clear()
                     call(index, sent_recording)
                     continue
-                if result is not None:
-                    break
-                yield Piece(index, NO_AUDIO, sample_rate or self.info.capabilities.sample_rate)
+                break
             samples, rate = np.asarray(result[0], dtype=np.float32), result[1]
             if sample_rate is not None and rate != sample_rate:
                 raise EngineError("remote_failed", f"The remote engine changed its sample rate mid-text "
                                                    f"({sample_rate} then {rate} Hz).")
             sample_rate = rate
-            yield Piece(index, samples, rate, end=True)
+            yield Piece(index, self._rest(samples, streamed), rate, end=True)
+
+    def _wait(self, call_id: str, stream_key: str | None, streamed: list[np.ndarray], index: int,
+              rate: int) -> Iterator[Piece]:
+        """Yields the call's pieces as they come (and empty pieces while none do, so the worker can look
+        at its task), then returns its result. Without a stream key (a call made before a restart) or
+        once its pieces have ended, it only waits for the result; it looks at the result whenever no
+        piece came for a while too, so a call whose pieces stopped short is still collected."""
+        ended = stream_key is None
+        while True:
+            if not ended:
+                pieces, ended = self.calls.pieces(stream_key, wait=POLL_SECONDS)
+                for samples in pieces:
+                    streamed.append(samples)
+                    yield Piece(index, samples, rate)
+                if pieces and not ended:
+                    continue
+            result = self.calls.poll(call_id, wait=POLL_SECONDS if ended else 0.0)
+            if result is not None:
+                if streamed and result[1] != rate:
+                    raise EngineError("remote_failed", f"The remote engine streamed {rate} Hz audio but its "
+                                                       f"result is {result[1]} Hz.")
+                return result
+            yield Piece(index, NO_AUDIO, rate)
+
+    @staticmethod
+    def _rest(samples: np.ndarray, streamed: list[np.ndarray]) -> np.ndarray:
+        """What the result holds past the pieces already passed on; they must be where it begins."""
+        if not streamed:
+            return samples
+        sent = np.concatenate(streamed)
+        if len(sent) > len(samples) or not np.array_equal(samples[:len(sent)], sent):
+            raise EngineError("remote_failed", "The audio the remote engine streamed is not the start of its result.")
+        return samples[len(sent):]
 
     def speak_design(self, job: DesignJob, task: EngineTask) -> Iterator[Piece]:
         if not task.remote_calls:

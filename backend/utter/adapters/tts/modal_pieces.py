@@ -1,0 +1,89 @@
+"""The channel through which a Modal speech call streams its audio to the web tier while it speaks.
+
+Why not a generator method: Modal cannot `spawn` a generator function, and a spawned call is what
+keeps restarts from paying twice (its id is stored with the generation, and a restarted web
+process collects the result). So the call stays a spawned function whose result is the whole
+audio, and on the side it sends each piece as it is made into one partition (the stream key the
+web tier chose) of a named `modal.Queue`: `pieces_queue_name(app)`. The web tier reads that
+partition while the call runs and plays the pieces at once; when the result comes, it takes from
+it only what the pieces did not carry. A web tier that restarted reads no pieces and takes the
+whole result, as before.
+
+Each item is a piece's float32 little-endian samples at the call's sample rate; an empty item
+ends the call's pieces. Items are small (8 frames of 24 kHz audio: 61 kB; Modal allows 1 MiB).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+END = b""
+# Pieces left in a partition nobody reads (a web tier that went away) expire after this long.
+PARTITION_TTL_SECONDS = 3600
+# Most items taken from a partition in one read.
+READ_AT_MOST = 64
+
+
+def pieces_queue_name(app_name: str) -> str:
+    return f"{app_name}-pieces"
+
+
+def encode(samples: np.ndarray) -> bytes:
+    return np.asarray(samples, dtype="<f4").tobytes()
+
+
+def decode(items: list[bytes]) -> tuple[list[np.ndarray], bool]:
+    """The pieces among `items` and whether the end marker was among them."""
+    pieces = [np.frombuffer(item, dtype="<f4").astype(np.float32) for item in items if item]
+    return pieces, any(not item for item in items)
+
+
+class PieceSender:
+    """Sends pieces to a partition from a thread of its own, so the GPU never waits for the network.
+
+    `put_many(items, partition=..., partition_ttl=...)` is modal.Queue's. A failure to send stops
+    the sending and is logged, never raised: the call's result still holds all of the audio.
+    """
+
+    def __init__(self, put_many: Callable[..., None], partition: str):
+        self._put_many = put_many
+        self._partition = partition
+        self._waiting: queue.Queue = queue.Queue()
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name=f"pieces-{partition[:8]}", daemon=True)
+        self._thread.start()
+
+    def send(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self._waiting.put(encode(samples))
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Send what is waiting and the end marker; returns once they are sent (or sending failed)."""
+        self._waiting.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            items = [self._waiting.get()]
+            while True:  # everything that came while the last items were being sent goes in one call
+                try:
+                    items.append(self._waiting.get_nowait())
+                except queue.Empty:
+                    break
+            if items[-1] is None:
+                items[-1], done = END, True
+            if self._failed:
+                continue
+            try:
+                self._put_many(items, partition=self._partition, partition_ttl=PARTITION_TTL_SECONDS)
+            except Exception:  # noqa: BLE001 - the result carries the audio anyway
+                log.warning("pieces: sending to the web tier failed; the result will carry the audio", exc_info=True)
+                self._failed = True
