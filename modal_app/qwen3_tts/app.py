@@ -14,7 +14,7 @@ The model decodes through the fast core (static KV cache, CUDA graphs), and one 
 takes CONCURRENT_INPUTS calls at once, whose frames the core batches in one step.
 
 Speech calls stream: given a `stream_key`, `generate` sends each piece of audio, as the core
-decodes it, to that partition of the `<app>-pieces` queue, so the web tier plays the first audio
+decodes it, to that partition of the `utter-qwen3-tts-pieces` queue, so the web tier plays the first audio
 while the GPU still speaks (utter/adapters/tts/modal_pieces.py says why a queue and not a
 generator method). The result is still the whole audio, for a web tier that restarted.
 
@@ -89,9 +89,9 @@ class Qwen3TTS:
         # the prompt cache and qwen-tts's prompt building (its encoders) to one input at a time.
         self.prompt_lock = threading.Lock()
         # Where `generate` streams its pieces when the caller gives a stream key (modal_pieces.py says why).
-        from utter.adapters.tts.modal_pieces import pieces_queue_name
+        from utter.adapters.tts.modal_pieces import QUEUE_NAME
 
-        self.pieces = modal.Queue.from_name(pieces_queue_name(APP_NAME), create_if_missing=True)
+        self.pieces = modal.Queue.from_name(QUEUE_NAME, create_if_missing=True)
 
     @modal.method()
     def generate(
@@ -109,30 +109,20 @@ class Qwen3TTS:
 
         With a `stream_key`, each piece is also sent to that partition of the pieces queue as the
         core decodes it, and the result is exactly those pieces joined."""
-        import numpy as np
-
         from utter.adapters.tts import qwen_inference as qi
         from utter.adapters.tts.base import EngineError
-        from utter.adapters.tts.modal_pieces import PieceSender
+        from utter.adapters.tts.modal_pieces import relay
 
-        sender = None
         try:
             with self.prompt_lock:
                 prompt = self._prompt(reference_audio, transcript, voice_key)
             if stream_key:
-                sender = PieceSender(self.pieces.put_many, stream_key)
-                parts = []
-                for piece in qi.stream_clone_long(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens):
-                    sender.send(piece)
-                    parts.append(piece)
-                audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+                pieces = qi.stream_clone_long(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens)
+                audio = relay(pieces, self.pieces.put_many, stream_key)
             else:
                 audio = qi.generate_clone_long(self.loaded, prompt, text, language, max_new_tokens=max_new_tokens)
         except EngineError as exc:
             return {"error": {"code": exc.code, "message": exc.message}}
-        finally:
-            if sender is not None:
-                sender.close()  # the end marker goes before the result, so the reader stops waiting for pieces
         return {"audio": audio.astype("<f4").tobytes(), "sample_rate": qi.SAMPLE_RATE}
 
     @modal.method()

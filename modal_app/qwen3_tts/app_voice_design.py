@@ -60,15 +60,25 @@ class Qwen3TTSVoiceDesign:
         if not os.environ.get(MODEL_PATH_ENV) and not Path(path, "config.json").is_file():
             download_weights.local()
         self.loaded = qi.load_model(path, device="auto", dtype="auto", attn="sdpa")
+        from utter.adapters.tts.modal_pieces import QUEUE_NAME
+
+        self.pieces = modal.Queue.from_name(QUEUE_NAME, create_if_missing=True)  # where design streams
 
     @modal.method()
-    def design(self, text: str, language: str, description: str, max_new_tokens: int | None = None) -> dict:
-        """Speak `text` in a new voice that matches `description`."""
+    def design(self, text: str, language: str, description: str, max_new_tokens: int | None = None,
+               stream_key: str | None = None) -> dict:
+        """Speak `text` in a new voice that matches `description`; with a `stream_key`, each piece also
+        goes to that partition of the pieces queue as it is made (as app.py's `generate` does)."""
         from utter.adapters.tts import qwen_inference as qi
         from utter.adapters.tts.base import EngineError
+        from utter.adapters.tts.modal_pieces import relay
 
         try:
-            audio = qi.generate_design(self.loaded, text, language, description, max_new_tokens=max_new_tokens)
+            if stream_key:
+                pieces = qi.stream_design(self.loaded, text, language, description, max_new_tokens=max_new_tokens)
+                audio = relay(pieces, self.pieces.put_many, stream_key)
+            else:
+                audio = qi.generate_design(self.loaded, text, language, description, max_new_tokens=max_new_tokens)
         except EngineError as exc:
             return {"error": {"code": exc.code, "message": exc.message}}
         return {"audio": audio.astype("<f4").tobytes(), "sample_rate": qi.SAMPLE_RATE}

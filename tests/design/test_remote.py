@@ -41,7 +41,7 @@ class RemoteDesigner:
     def likeness(self, voice, samples, sample_rate, reference_audio):
         raise AssertionError("no speech, so nothing to score, in these tests")
 
-    def spawn_design(self, job):
+    def spawn_design(self, job, stream_key=None):
         call_id = f"call-{len(self.jobs)}"
         self.jobs[call_id] = job
         return call_id

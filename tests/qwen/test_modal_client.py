@@ -113,6 +113,10 @@ def test_finished_call_returns_audio(engine, stub_call):
         (mx.ConnectionError("Could not connect to the Modal server."), "modal_unreachable", True),
         (mx.RemoteError("container crashed"), "remote_failed", False),
         (RuntimeError("CUDA out of memory"), "remote_failed", False),  # re-raised from the container
+        (TypeError("bad operand type for unary -: 'str'"), "remote_failed", False),
+        # An app deployed before its method took a keyword this web tier sends.
+        (TypeError("Qwen3TTS.generate() got an unexpected keyword argument 'stream_key'"), "modal_app_outdated",
+         False),
     ],
 )
 def test_errors_map_to_engine_errors(engine, stub_call, raised, code, retryable):

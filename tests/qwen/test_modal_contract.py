@@ -179,6 +179,12 @@ def _speak(engine, request) -> dict[int, np.ndarray]:
     return {chunk: np.concatenate(parts) for chunk, parts in audio.items()}
 
 
+def _result_audio(cloud, call_id) -> np.ndarray:
+    call = cloud.results[call_id]
+    assert call.finished.wait(60)
+    return np.frombuffer(call.result["audio"], dtype="<f4")
+
+
 def test_speech_calls_match_the_apps_method_and_its_answers_decode(cloud, engine, reference_wav: Path):
     voice = VoiceReference("voice-1", reference_wav, "This is my reference clip.", "r1")
     request = SpeechRequest(chunks=("Hello there.", "A second part."), language="en", voice=voice)
@@ -204,12 +210,22 @@ def test_a_cold_container_asks_for_the_recording_and_gets_it(cloud, engine, refe
     assert [kwargs["reference_audio"] is not None for _, kwargs in cloud.sent] == [True, False]
 
 
-def test_design_calls_match_the_apps_method(cloud, engine):
-    pieces = list(engine.speak_design(DesignJob("Hello, I am new here.", "en", "A calm, low voice."), Task()))
-    assert pieces[-1].end and pieces[-1].sample_rate == 24000 and pieces[-1].samples.size > 0
+def test_design_calls_match_the_apps_method_and_stream(cloud, engine):
+    task = Task()
+    pieces, running_at_first = [], None
+    for piece in engine.speak_design(DesignJob("Hello, I am new here.", "en", "A calm, low voice."), task):
+        if piece.samples.size and running_at_first is None:
+            running_at_first = not cloud.results[task.remote_calls[0]].finished.is_set()
+        pieces.append(piece)
+    assert pieces[-1].end and all(p.sample_rate == 24000 for p in pieces)
     [(method, kwargs)] = cloud.sent
     assert method == "design" and set(kwargs) <= set(cloud.signatures["design"].parameters)
+    stream_key = kwargs.pop("stream_key")
     assert kwargs == {"text": "Hello, I am new here.", "language": "en", "description": "A calm, low voice."}
+    # The design is heard as it is made, and what is heard is the call's result.
+    assert running_at_first and len(stream_key) == 32 and cloud.queue.written == {stream_key}
+    heard = np.concatenate([p.samples for p in pieces])
+    assert np.array_equal(heard, _result_audio(cloud, task.remote_calls[0]))
 
 
 def test_an_error_the_app_returns_keeps_its_code(cloud, engine, reference_wav: Path):
@@ -240,12 +256,6 @@ def test_likeness_is_scored_in_the_container_with_the_voices_prompt(cloud, engin
     other = (0.3 * np.random.default_rng(3).standard_normal(t.size) + 0.4 * np.sin(2 * np.pi * 2500 * t))
     assert engine.likeness(voice, other.astype(np.float32), 24000, None) < 0.99
     assert [kwargs["reference_audio"] is not None for _, kwargs in cloud.sent] == [False, True]
-
-
-def _result_audio(cloud, call_id) -> np.ndarray:
-    call = cloud.results[call_id]
-    assert call.finished.wait(60)
-    return np.frombuffer(call.result["audio"], dtype="<f4")
 
 
 def test_speech_streams_its_pieces_while_the_container_speaks(cloud, engine, reference_wav: Path):

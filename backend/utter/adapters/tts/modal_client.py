@@ -88,8 +88,8 @@ class ModalCalls:
 
         try:
             if self._pieces is None:
-                self._pieces = modal.Queue.from_name(modal_pieces.pieces_queue_name(self.settings.modal_app_name),
-                                                     create_if_missing=True, client=self._client_or_none())
+                self._pieces = modal.Queue.from_name(modal_pieces.QUEUE_NAME, create_if_missing=True,
+                                                     client=self._client_or_none())
             if wait > 0:
                 items = self._pieces.get_many(modal_pieces.READ_AT_MOST, timeout=wait, partition=stream_key)
             else:
@@ -101,11 +101,11 @@ class ModalCalls:
             return [], True
         return modal_pieces.decode(items)
 
-    def spawn_design(self, job: DesignJob) -> str:
+    def spawn_design(self, job: DesignJob, stream_key: str | None = None) -> str:
         app_name = self.settings.modal_design_app_name
         with _modal_errors(app_name):
             call = self._remote(app_name, DESIGN_CLASS_NAME).design.spawn(
-                text=job.text, language=job.language, description=job.description
+                text=job.text, language=job.language, description=job.description, stream_key=stream_key
             )
         return call.object_id
 
@@ -180,6 +180,15 @@ def _modal_errors(app_name: str) -> Iterator[None]:
         ) from exc
     except (mx.ConnectionError, OSError) as exc:  # OSError includes socket errors and time-outs
         raise EngineError("modal_unreachable", f"Could not reach Modal: {exc}", retryable=True) from exc
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise EngineError("remote_failed", f"The Modal call failed: TypeError: {exc}") from exc
+        # A deployed app older than this web tier (re-raised from the container): say what to do.
+        raise EngineError(
+            "modal_app_outdated",
+            f"The deployed Modal app {app_name!r} is older than this version of Utter ({exc}). Deploy it "
+            "again: `modal deploy modal_app/qwen3_tts/app.py` (and app_voice_design.py for design).",
+        ) from exc
     except Exception as exc:
         # A remote exception (modal re-raises the container's own exception type) or any
         # other modal.Error: the generation fails with what the GPU side said.

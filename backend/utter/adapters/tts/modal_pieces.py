@@ -4,7 +4,8 @@ Why not a generator method: Modal cannot `spawn` a generator function, and a spa
 keeps restarts from paying twice (its id is stored with the generation, and a restarted web
 process collects the result). So the call stays a spawned function whose result is the whole
 audio, and on the side it sends each piece as it is made into one partition (the stream key the
-web tier chose) of a named `modal.Queue`: `pieces_queue_name(app)`. The web tier reads that
+web tier chose, a random uuid) of the named `modal.Queue` QUEUE_NAME, which the speech and design
+apps share (a name of its own, so it does not follow the apps' names). The web tier reads that
 partition while the call runs and plays the pieces at once; when the result comes, it takes from
 it only what the pieces did not carry. A web tier that restarted reads no pieces and takes the
 whole result, as before.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -31,8 +32,7 @@ PARTITION_TTL_SECONDS = 3600
 READ_AT_MOST = 64
 
 
-def pieces_queue_name(app_name: str) -> str:
-    return f"{app_name}-pieces"
+QUEUE_NAME = "utter-qwen3-tts-pieces"
 
 
 def encode(samples: np.ndarray) -> bytes:
@@ -87,3 +87,17 @@ class PieceSender:
             except Exception:  # noqa: BLE001 - the result carries the audio anyway
                 log.warning("pieces: sending to the web tier failed; the result will carry the audio", exc_info=True)
                 self._failed = True
+
+
+def relay(pieces: Iterable[np.ndarray], put_many: Callable[..., None], partition: str) -> np.ndarray:
+    """Sends each piece to `partition` as it comes, then the end marker (also when speaking fails);
+    returns the pieces joined, which is what the call answers."""
+    sender = PieceSender(put_many, partition)
+    parts = []
+    try:
+        for piece in pieces:
+            sender.send(piece)
+            parts.append(np.asarray(piece, dtype=np.float32))
+    finally:
+        sender.close()
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)

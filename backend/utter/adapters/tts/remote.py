@@ -130,9 +130,11 @@ class RemoteEngine:
         return samples[len(sent):]
 
     def speak_design(self, job: DesignJob, task: EngineTask) -> Iterator[Piece]:
+        stream_key = None
         if not task.remote_calls:
-            task.record_remote_calls([self.calls.spawn_design(job)])
+            stream_key = uuid.uuid4().hex
+            task.record_remote_calls([self.calls.spawn_design(job, stream_key=stream_key)])
         (call_id,) = task.remote_calls[:1]
-        while (result := self.calls.poll(call_id, wait=POLL_SECONDS)) is None:
-            yield Piece(0, NO_AUDIO, self.info.capabilities.sample_rate)
-        yield Piece(0, np.asarray(result[0], dtype=np.float32), result[1], end=True)
+        streamed: list[np.ndarray] = []
+        samples, rate = yield from self._wait(call_id, stream_key, streamed, 0, self.info.capabilities.sample_rate)
+        yield Piece(0, self._rest(np.asarray(samples, dtype=np.float32), streamed), rate, end=True)
