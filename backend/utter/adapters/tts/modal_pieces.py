@@ -11,7 +11,9 @@ it only what the pieces did not carry. A web tier that restarted reads no pieces
 whole result, as before.
 
 Each item is a piece's float32 little-endian samples at the call's sample rate; an empty item
-ends the call's pieces. Items are small (8 frames of 24 kHz audio: 61 kB; Modal allows 1 MiB).
+ends the call's pieces. Items are small (8 frames of 24 kHz audio: 61 kB); Modal allows 1 MiB an
+item, so a longer piece (qwen-tts's own `generate` hands over a whole chunk) goes as several, and
+one put sends at most about 1 MiB.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ END = b""
 PARTITION_TTL_SECONDS = 3600
 # Most items taken from a partition in one read.
 READ_AT_MOST = 64
+# Modal's limit is 1 MiB an item; a little is left for its own framing.
+MAX_ITEM_BYTES = 1024 * 1024 - 4096
+# How long one put may wait on a full or unreachable queue before the pieces give up.
+PUT_TIMEOUT_SECONDS = 10.0
 
 
 QUEUE_NAME = "utter-qwen3-tts-pieces"
@@ -48,7 +54,7 @@ def decode(items: list[bytes]) -> tuple[list[np.ndarray], bool]:
 class PieceSender:
     """Sends pieces to a partition from a thread of its own, so the GPU never waits for the network.
 
-    `put_many(items, partition=..., partition_ttl=...)` is modal.Queue's. A failure to send stops
+    `put_many(items, timeout=..., partition=..., partition_ttl=...)` is modal.Queue's. A failure to send stops
     the sending and is logged, never raised: the call's result still holds all of the audio.
     """
 
@@ -61,8 +67,9 @@ class PieceSender:
         self._thread.start()
 
     def send(self, samples: np.ndarray) -> None:
-        if len(samples):
-            self._waiting.put(encode(samples))
+        step = MAX_ITEM_BYTES // 4
+        for start in range(0, len(samples), step):
+            self._waiting.put(encode(samples[start:start + step]))
 
     def close(self, timeout: float = 30.0) -> None:
         """Send what is waiting and the end marker; returns once they are sent (or sending failed)."""
@@ -80,13 +87,29 @@ class PieceSender:
                     break
             if items[-1] is None:
                 items[-1], done = END, True
-            if self._failed:
-                continue
-            try:
-                self._put_many(items, partition=self._partition, partition_ttl=PARTITION_TTL_SECONDS)
-            except Exception:  # noqa: BLE001 - the result carries the audio anyway
-                log.warning("pieces: sending to the web tier failed; the result will carry the audio", exc_info=True)
-                self._failed = True
+            for batch in _batches(items):
+                if self._failed:
+                    break
+                try:
+                    self._put_many(batch, timeout=PUT_TIMEOUT_SECONDS, partition=self._partition,
+                                   partition_ttl=PARTITION_TTL_SECONDS)
+                except Exception:  # noqa: BLE001 - the result carries the audio anyway
+                    log.warning("pieces: sending to the web tier failed; the result will carry the audio",
+                                exc_info=True)
+                    self._failed = True
+
+
+def _batches(items: list[bytes]) -> list[list[bytes]]:
+    """`items` in order, in puts of at most MAX_ITEM_BYTES each (an item alone may fill one)."""
+    batches: list[list[bytes]] = []
+    size = 0
+    for item in items:
+        if not batches or size + len(item) > MAX_ITEM_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += len(item)
+    return batches
 
 
 def relay(pieces: Iterable[np.ndarray], put_many: Callable[..., None], partition: str) -> np.ndarray:
