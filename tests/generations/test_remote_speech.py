@@ -258,6 +258,25 @@ def test_a_call_on_a_container_without_the_voice_is_made_again_with_the_recordin
         assert session.get(Generation, uuid.UUID(done["id"])).remote_call_id == "call-0 call-2 call-3"
 
 
+def test_the_next_text_in_a_voice_goes_without_its_recording_while_the_container_keeps_it(make_server,
+                                                                                          speech_clips):
+    """Up to 14 MB less to upload before the first audio of every text (and every dialogue line) after the
+    first; when the container went away meanwhile, it asks for the recording and the call is made again."""
+    engine = RemoteSpeaker()
+    server = make_server(engine=RemoteEngine(engine), asr="off")
+    with server.client() as client:
+        voice = upload_voice(client, speech_clips["wav"])
+        for text in ("The first text.", "The second text."):
+            queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": text}).json()
+            assert wait_for_generation(client, queued["status_url"])["status"] == "done"
+        engine.known_voices.clear()  # the container scaled down
+        queued = client.post("/api/generate", json={"voice_id": voice["id"], "text": "The third text."}).json()
+        assert wait_for_generation(client, queued["status_url"])["status"] == "done"
+    made = [(engine.jobs[c].text, engine.references[c] is not None) for c in engine.spawned]
+    assert made == [("The first text.", True), ("The second text.", False), ("The third text.", False),
+                    ("The third text.", True)]
+
+
 def test_a_call_failing_mid_text_fails_the_generation_and_leaves_no_files(make_server, speech_clips):
     class FailingSecondCall(RemoteSpeaker):
         def poll(self, call_id, wait=0.0):

@@ -7,12 +7,15 @@ Calls are made one after the other: one ahead would overlap the round trip, but 
 Modal start another GPU container, which costs more than the round trip saves. Each call id
 is recorded with the task as it is made, so a retry (after a restart) collects the calls
 already paid for instead of making them again. The reference recording (up to 14 MB) goes
-with the first call only; the container keeps the voice's prompt for the others, and a call
-that lands on a container without it is made again with the recording.
+with the first call only (and not even then when a call in that voice came back in the last few
+minutes); the container keeps the voice's prompt for the others, and a call that lands on a
+container without it is made again with the recording.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -32,12 +35,31 @@ from .base import (
 
 # Longest wait on a remote call before the caller gets a chance to check on its task.
 POLL_SECONDS = 1.0
+# A warm container keeps a voice's prompt while it is up (it scales down after 300 s idle, app.py).
+# For a little less than that after a call in a voice came back, the next text (or dialogue line) in
+# that voice is sent without the recording: up to 14 MB less to upload before the first audio. A
+# container without the voice answers REFERENCE_NEEDED, and the call is made again with it.
+RECORDING_KEPT_SECONDS = 240.0
 
 
 class RemoteEngine:
     def __init__(self, calls: RemoteCalls):
         self.calls = calls
         self.info = calls.info
+        self._answered: dict[str, float] = {}  # voice key -> when a call in that voice last came back
+        self._answered_lock = threading.Lock()
+
+    def _container_has(self, voice: VoiceReference | None) -> bool:
+        if voice is None:
+            return False
+        with self._answered_lock:
+            last = self._answered.get(f"{voice.voice_id}:{voice.version}")
+        return last is not None and time.monotonic() - last < RECORDING_KEPT_SECONDS
+
+    def _answered_in(self, voice: VoiceReference | None) -> None:
+        if voice is not None:
+            with self._answered_lock:
+                self._answered[f"{voice.voice_id}:{voice.version}"] = time.monotonic()
 
     def load(self) -> None:
         self.calls.load()
@@ -73,8 +95,11 @@ class RemoteEngine:
 
         sample_rate = None
         for index in range(len(request.chunks)):
-            sent_recording = index == 0
+            # Whether this chunk's call carried the recording. A call recorded before a restart is taken not
+            # to have: a call that carried it never answers REFERENCE_NEEDED, so at worst it is made again.
+            sent_recording = False
             if index == len(call_ids):
+                sent_recording = index == 0 and not self._container_has(request.voice)
                 call(index, sent_recording)
             streamed: list[np.ndarray] = []
             while True:
@@ -94,6 +119,7 @@ class RemoteEngine:
                 raise EngineError("remote_failed", f"The remote engine changed its sample rate mid-text "
                                                    f"({sample_rate} then {rate} Hz).")
             sample_rate = rate
+            self._answered_in(request.voice)
             yield Piece(index, self._rest(samples, streamed), rate, end=True)
 
     def _wait(self, call_id: str, stream_key: str | None, streamed: list[np.ndarray], index: int,
